@@ -1,0 +1,51 @@
+/**
+ * The activities the import workflows call, as types only (workflows import this file with
+ * `import type`). Inputs and results carry cursors, ids and counts; activities read message
+ * bodies and profiles from the staging store themselves and write per-item failures to the
+ * store's failure report, so nothing personal lands in Temporal history.
+ */
+import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
+
+export interface PageOutcome extends Counts {
+  /** Where the next page starts; absent when this was the last page. */
+  next?: Cursor;
+}
+
+export interface IdPage {
+  ids: string[];
+  next?: Cursor;
+}
+
+export type GroupImportOutcome = 'created' | 'existed' | 'unsupported' | 'failed';
+
+/** Store-only activities: no IM calls, no rate limit. */
+export interface StoreActivities {
+  countTotals(input: { phases: ImportPhase[] }): Promise<PhaseTotals>;
+  /** Start cursors of the next `batches` account batches of `batchSize`, so batches can run side by side. */
+  planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
+  listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
+  listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
+  summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
+}
+
+/** One IM API each (the queue of that API): see workflows/task-queues.ts. */
+export interface ImportActivities {
+  /** multiaccount_import: one call of up to `limit` accounts after `after` (null: from the start). */
+  importAccountBatch(input: { migrationId: string; after: Cursor | null; limit: number }): Promise<Counts>;
+  /** portrait_set: one user's standard and custom profile fields. */
+  importProfile(input: { migrationId: string; userId: string; skipNickAndFace: boolean }): Promise<Counts>;
+  /** friend_import: one call with up to `limit` of the user's friends. */
+  importFriendsPage(input: { migrationId: string; userId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
+  /** importmsg: the next messages of the conversations the user owns, oldest first per conversation. */
+  importMessagesPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** admin_set_msg_read: the read marks of the conversations the user owns. */
+  importReadMarksPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** import_group: the group's profile, owner, type and creation time. */
+  importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome }>;
+  /** import_group_member: one call with up to `limit` members, with join time and role. */
+  importGroupMembersPage(input: { migrationId: string; groupId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
+  /** import_group_msg: up to `calls` calls of at most 7 messages, oldest first, resuming after what IM already holds. */
+  importGroupMessagesPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** set_unread_msg_num: members' unread counts, after the group's messages. */
+  setUnreadCountsPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+}

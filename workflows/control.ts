@@ -1,0 +1,136 @@
+/**
+ * What every import workflow shares: activity proxies per IM API queue with retry policies that
+ * follow IM's error classes, pause/resume/cancel handling, batch halving, progress reporting to
+ * the parent, and the history budget that triggers continue-as-new.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import { NON_RETRYABLE_ERROR_CLASSES } from '../im/errors';
+import type { ImApiName } from '../im/apis';
+import { cancelSignal, childProgressSignal, pauseSignal, resumeSignal, type Counts, type ImportPhase, type ProgressDelta } from './api';
+import { apiTaskQueue, storeTaskQueue } from './task-queues';
+
+/**
+ * Continue-as-new well before Temporal's 10,240-event warning (and its 51,200 cap), whatever the
+ * dataset size: each page costs about six events, so a run holds at most ~700 pages.
+ */
+export const HISTORY_EVENT_BUDGET = 4000;
+
+export function historyBudgetReached(): boolean {
+  const info = workflowInfo();
+  return info.historyLength >= HISTORY_EVENT_BUDGET || info.continueAsNewSuggested;
+}
+
+/**
+ * IM activities retry through Temporal: rate-limited and retryable classes back off (1 s doubling
+ * to 1 min) without a cap on attempts, since IM outages end; the other classes are final for the
+ * item and land in the failure report. Heartbeats let a retried page resume where it stopped.
+ */
+export function imActivities(prefix: string, api: ImApiName): ImportActivities {
+  return proxyActivities<ImportActivities>({
+    taskQueue: apiTaskQueue(prefix, api),
+    startToCloseTimeout: '5 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_CLASSES],
+    },
+  });
+}
+
+export function storeActivities(prefix: string): StoreActivities {
+  return proxyActivities<StoreActivities>({
+    taskQueue: storeTaskQueue(prefix),
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+}
+
+/** The error class an activity failed with (the ApplicationFailure type set by activities/). */
+export function failureClass(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  if (err instanceof ApplicationFailure) return err.type ?? undefined;
+  return undefined;
+}
+
+/**
+ * Run a batch call, halving the batch while IM says it is too large (Tencent keeps shrinking
+ * per-call limits; the halved size is kept for the rest of the run through `onHalved`).
+ */
+export async function withBatchHalving<T>(limit: number, onHalved: (limit: number) => void, run: (limit: number) => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await run(limit);
+    } catch (err) {
+      if (failureClass(err) !== 'batch-too-large' || limit <= 1) throw err;
+      limit = Math.max(1, Math.floor(limit / 2));
+      onHalved(limit);
+    }
+  }
+}
+
+/** Pause, resume and cancel as seen by one workflow; children receive them from the parent. */
+export class RunControl {
+  paused: boolean;
+  cancelled = false;
+
+  constructor(initiallyPaused: boolean, onChange?: () => void) {
+    this.paused = initiallyPaused;
+    setHandler(pauseSignal, () => {
+      this.paused = true;
+      onChange?.();
+    });
+    setHandler(resumeSignal, () => {
+      this.paused = false;
+      onChange?.();
+    });
+    setHandler(cancelSignal, () => {
+      this.cancelled = true;
+      onChange?.();
+    });
+  }
+
+  /** Before starting new work: wait while paused; false when the run was cancelled. */
+  async mayProceed(): Promise<boolean> {
+    await condition(() => !this.paused || this.cancelled);
+    return !this.cancelled;
+  }
+}
+
+/**
+ * Progress a child owes its parent, sent as increments at most every few seconds (and always before
+ * the child ends or continues-as-new), so the parent's history grows with time, not with pages.
+ */
+export class ProgressReporter {
+  private pending: ProgressDelta = {};
+  private lastSentMs = Date.now();
+  constructor(private readonly parentWorkflowId: string, private readonly intervalMs = 3000) {}
+
+  add(phase: ImportPhase, counts: Counts): void {
+    if (counts.done === 0 && counts.failed === 0) return;
+    const current = this.pending[phase] ?? { done: 0, failed: 0 };
+    this.pending[phase] = { done: current.done + counts.done, failed: current.failed + counts.failed };
+  }
+
+  async maybeFlush(): Promise<void> {
+    if (Date.now() - this.lastSentMs >= this.intervalMs) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    this.lastSentMs = Date.now();
+    if (Object.keys(this.pending).length === 0) return;
+    const delta = this.pending;
+    this.pending = {};
+    await getExternalWorkflowHandle(this.parentWorkflowId).signal(childProgressSignal, delta);
+  }
+}

@@ -1,0 +1,4 @@
+/** Every workflow the workers register (the bundle entry point). */
+export { migrationWorkflow } from './migration';
+export { userImportWorkflow } from './user-import';
+export { groupImportWorkflow } from './group-import';

@@ -1,0 +1,338 @@
+/**
+ * The historical import: accounts first (everything else references them), then per-user and
+ * per-group child workflows side by side, since they use different IM APIs and only depend on
+ * accounts. Total time then approaches the slowest API's bound rather than the sum of phases.
+ *
+ * Children run in sliding windows. Before the history grows large the migration continues-as-new:
+ * it stops starting children, lets the running ones finish, waits until every signal handler has
+ * run (so no progress report or pause is lost), and carries its state into the next run.
+ */
+import {
+  allHandlersFinished,
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import {
+  cancelSignal,
+  childProgressSignal,
+  emptyCounts,
+  IMPORT_PHASES,
+  pauseSignal,
+  PHASE_LABELS,
+  progressQuery,
+  resumeSignal,
+  type CarriedMigrationState,
+  type ChildImportInput,
+  type ChildOutcome,
+  type Counts,
+  type ImportPhase,
+  type MigrationInput,
+  type MigrationProgress,
+  type MigrationResult,
+  type MigrationState,
+  type PhaseProgress,
+} from './api';
+import { failureClass, historyBudgetReached, imActivities, RunControl, storeActivities, withBatchHalving } from './control';
+import { ENTITY_KIND, MIGRATION_PHASE, MIGRATION_STATE } from './search-attributes';
+import { groupImportWorkflow } from './group-import';
+import { userImportWorkflow } from './user-import';
+
+const USER_PHASES: ImportPhase[] = ['profiles', 'friends', 'messages', 'readMarks'];
+const GROUP_PHASES: ImportPhase[] = ['groups', 'members', 'groupMessages', 'unreadCounts'];
+const ID_PAGE = 100;
+
+type ChildKind = 'user' | 'group';
+
+/** Runs (or resumes, after continue-as-new) a whole historical import. */
+export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
+  const { options } = input;
+  const store = storeActivities(options.taskQueuePrefix);
+  const accountsApi = imActivities(options.taskQueuePrefix, 'multiaccount_import');
+  const runs = (input.carried?.runs ?? 0) + 1;
+
+  const state: CarriedMigrationState = input.carried ?? {
+    startedAtMs: Date.now(),
+    phaseStartedAtMs: {},
+    totals: await store.countTotals({ phases: options.phases }),
+    counts: emptyCounts(),
+    accountsDone: !options.phases.includes('accounts'),
+    usersDone: !USER_PHASES.some((p) => options.phases.includes(p)),
+    groupsDone: !GROUP_PHASES.some((p) => options.phases.includes(p)),
+    paused: false,
+    cancelled: false,
+    retryUsers: [],
+    retryGroups: [],
+    unsupportedGroups: 0,
+    childFailures: 0,
+    runs: 0,
+  };
+  state.runs = runs;
+  const running: Record<ChildKind, Map<string, ChildWorkflowHandle<typeof userImportWorkflow | typeof groupImportWorkflow>>> = {
+    user: new Map(),
+    group: new Map(),
+  };
+  let stage = state.accountsDone ? 'users and groups' : 'accounts';
+  let draining = false;
+
+  const control = new RunControl(state.paused, () => {
+    state.paused = control.paused;
+    state.cancelled = control.cancelled;
+    void forwardToChildren(control.cancelled ? 'cancel' : control.paused ? 'pause' : 'resume');
+    publish();
+  });
+  state.cancelled = state.cancelled || control.cancelled;
+  control.cancelled = state.cancelled;
+
+  async function forwardToChildren(what: 'pause' | 'resume' | 'cancel'): Promise<void> {
+    const signal = what === 'pause' ? pauseSignal : what === 'resume' ? resumeSignal : cancelSignal;
+    const handles = [...running.user.values(), ...running.group.values()];
+    await Promise.all(handles.map((h) => h.signal(signal).catch(() => undefined)));
+  }
+
+  function addCounts(phase: ImportPhase, counts: Counts): void {
+    state.phaseStartedAtMs[phase] ??= Date.now();
+    state.counts[phase].done += counts.done;
+    state.counts[phase].failed += counts.failed;
+  }
+
+  setHandler(childProgressSignal, (delta) => {
+    for (const phase of IMPORT_PHASES) {
+      const counts = delta[phase];
+      if (counts) addCounts(phase, counts);
+    }
+    publish();
+  });
+  setHandler(progressQuery, () => progressNow());
+
+  function migrationState(): MigrationState {
+    if (state.cancelled) return 'cancelling';
+    return state.paused ? 'paused' : 'running';
+  }
+
+  function progressNow(finalState?: MigrationState): MigrationProgress {
+    const now = Date.now();
+    const phases = Object.fromEntries(
+      IMPORT_PHASES.map((phase) => [phase, phaseProgress(phase, now)]),
+    ) as Record<ImportPhase, PhaseProgress>;
+    return {
+      migrationId: options.migrationId,
+      state: finalState ?? migrationState(),
+      stage,
+      phases,
+      usersRunning: running.user.size,
+      groupsRunning: running.group.size,
+      unsupportedGroups: state.unsupportedGroups,
+      childFailures: state.childFailures,
+      lastError: state.lastError,
+      elapsedSeconds: Math.round((now - state.startedAtMs) / 1000),
+      runs: state.runs,
+    };
+  }
+
+  function phaseProgress(phase: ImportPhase, now: number): PhaseProgress {
+    const { done, failed } = state.counts[phase];
+    const total = Math.max(state.totals[phase], done + failed);
+    const started = state.phaseStartedAtMs[phase];
+    const seconds = started !== undefined ? (now - started) / 1000 : 0;
+    const ratePerSecond = seconds > 0 ? (done + failed) / seconds : 0;
+    const left = total - done - failed;
+    return { total, done, failed, ratePerSecond, etaSeconds: ratePerSecond > 0 ? Math.round(left / ratePerSecond) : left === 0 ? 0 : null };
+  }
+
+  let lastSearchState = '';
+  /** Web UI: a Markdown progress table as the workflow's current details, and searchable phase/state. */
+  function publish(finalState?: MigrationState): void {
+    const progress = progressNow(finalState);
+    setCurrentDetails(renderProgressMarkdown(progress, options.phases));
+    const searchState = `${stage}|${progress.state}`;
+    if (searchState !== lastSearchState) {
+      lastSearchState = searchState;
+      upsertSearchAttributes([
+        { key: MIGRATION_PHASE, value: stage },
+        { key: MIGRATION_STATE, value: progress.state },
+      ]);
+    }
+  }
+  publish();
+
+  // Accounts: batches side by side, each one multiaccount_import call.
+  let accountBatch = options.batchSizes.accounts;
+  let accountCursor: string | undefined;
+  while (!state.accountsDone && !draining) {
+    if (!(await control.mayProceed())) break;
+    const plan = await store.planAccountBatches({ after: accountCursor, batchSize: accountBatch, batches: options.accountConcurrency });
+    const batchSize = accountBatch;
+    await Promise.all(
+      plan.starts.map(async (after) => {
+        const counts = await withBatchHalving(batchSize, (l) => (accountBatch = l), async (limit) => {
+          // A halved batch covers the planned batch in several calls.
+          if (limit === batchSize) return accountsApi.importAccountBatch({ migrationId: options.migrationId, after, limit });
+          return importAccountsInPieces(after, batchSize, limit);
+        });
+        addCounts('accounts', counts);
+        publish();
+      }),
+    );
+    accountCursor = plan.next;
+    if (plan.next === undefined) state.accountsDone = true;
+    if (historyBudgetReached()) draining = true;
+  }
+
+  async function importAccountsInPieces(after: string | null, batchSize: number, limit: number): Promise<Counts> {
+    // Pieces of the planned batch are found by planning it again at the smaller size.
+    const pieces = await store.planAccountBatches({ after: after ?? undefined, batchSize: limit, batches: Math.ceil(batchSize / limit) });
+    const total = { done: 0, failed: 0 };
+    for (const start of pieces.starts) {
+      const c = await accountsApi.importAccountBatch({ migrationId: options.migrationId, after: start, limit });
+      total.done += c.done;
+      total.failed += c.failed;
+    }
+    return total;
+  }
+
+  if (state.accountsDone && !state.cancelled) {
+    stage = 'users and groups';
+    publish();
+    await Promise.all([runChildren('user'), runChildren('group')]);
+  }
+
+  /** A sliding window of child workflows over the store's users or groups. */
+  async function runChildren(kind: ChildKind): Promise<void> {
+    const window = kind === 'user' ? options.userConcurrency : options.groupConcurrency;
+    const queue = kind === 'user' ? state.retryUsers : state.retryGroups;
+    const isDone = () => (kind === 'user' ? state.usersDone : state.groupsDone);
+    for (;;) {
+      if (draining || !(await control.mayProceed())) break;
+      if (queue.length === 0) {
+        if (isDone()) break;
+        const cursor = kind === 'user' ? state.userCursor : state.groupCursor;
+        const page = kind === 'user' ? await store.listUserIds({ after: cursor, limit: ID_PAGE }) : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
+        queue.push(...page.ids);
+        if (kind === 'user') {
+          state.userCursor = page.next;
+          state.usersDone = page.next === undefined;
+        } else {
+          state.groupCursor = page.next;
+          state.groupsDone = page.next === undefined;
+        }
+        continue;
+      }
+      await condition(() => running[kind].size < window || draining || state.cancelled || state.paused);
+      if (running[kind].size >= window) continue;
+      if (draining || state.cancelled || state.paused) continue;
+      const id = queue.shift()!;
+      await startImportChild(kind, id);
+      if (historyBudgetReached()) draining = true;
+    }
+    await condition(() => running[kind].size === 0);
+  }
+
+  async function startImportChild(kind: ChildKind, id: string): Promise<void> {
+    const childInput: ChildImportInput = {
+      migrationId: options.migrationId,
+      taskQueuePrefix: options.taskQueuePrefix,
+      phases: options.phases,
+      accountListShape: options.accountListShape,
+      batchSizes: options.batchSizes,
+      parentWorkflowId: workflowInfo().workflowId,
+      paused: state.paused,
+    };
+    const common = {
+      workflowId: `${options.migrationId}-${kind}-${id}`,
+      staticSummary: kind === 'user' ? `Import user ${id}` : `Import group ${id}`,
+      typedSearchAttributes: [{ key: ENTITY_KIND, value: kind }],
+    };
+    const handle =
+      kind === 'user'
+        ? await startChild(userImportWorkflow, { ...common, args: [{ ...childInput, userId: id }] })
+        : await startChild(groupImportWorkflow, { ...common, args: [{ ...childInput, groupId: id }] });
+    running[kind].set(id, handle);
+    publish();
+    void handle
+      .result()
+      .then((outcome: ChildOutcome) => {
+        if (outcome === 'unsupported') state.unsupportedGroups += 1;
+      })
+      .catch((err: unknown) => onChildFailed(kind, id, err))
+      .finally(() => {
+        running[kind].delete(id);
+        publish();
+      });
+  }
+
+  /**
+   * A child that stopped on a configuration error (bad key, not admin, quota) would fail every
+   * other child too: pause the migration, say why, and retry that child after `resume`.
+   */
+  function onChildFailed(kind: ChildKind, id: string, err: unknown): void {
+    const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    if (failureClass(cause) === 'auth-config') {
+      state.paused = true;
+      control.paused = true;
+      state.lastError = `paused: IM refused our configuration (${reason}); fix the settings, then send resume`;
+      (kind === 'user' ? state.retryUsers : state.retryGroups).push(id);
+      void forwardToChildren('pause');
+    } else {
+      state.childFailures += 1;
+      state.lastError = `${kind} ${id}: ${reason}`;
+    }
+  }
+
+  if (draining && !state.cancelled) {
+    await condition(() => running.user.size === 0 && running.group.size === 0);
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof migrationWorkflow>({ options, carried: state });
+  }
+
+  await condition(() => running.user.size === 0 && running.group.size === 0);
+  const finalState: MigrationState = state.cancelled ? 'cancelled' : 'completed';
+  stage = 'done';
+  publish(finalState);
+  const failuresByEntity = await store.summarizeFailures({ migrationId: options.migrationId });
+  const progress = progressNow(finalState);
+  await condition(allHandlersFinished);
+  return {
+    migrationId: options.migrationId,
+    state: finalState,
+    phases: progress.phases,
+    unsupportedGroups: state.unsupportedGroups,
+    childFailures: state.childFailures,
+    failuresByEntity,
+    elapsedSeconds: progress.elapsedSeconds,
+  };
+}
+
+/** The progress table shown as the workflow's current details in the Web UI. */
+export function renderProgressMarkdown(progress: MigrationProgress, phases: readonly ImportPhase[]): string {
+  const lines = [
+    `**Migration ${progress.migrationId}**: ${progress.state}, ${progress.stage}, ${formatDuration(progress.elapsedSeconds)} elapsed` +
+      (progress.usersRunning + progress.groupsRunning > 0 ? `, ${progress.usersRunning} users and ${progress.groupsRunning} groups in progress` : ''),
+    '',
+    '| Phase | Done | Failed | Total | Rate/s | ETA |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const phase of phases) {
+    const p = progress.phases[phase];
+    lines.push(
+      `| ${PHASE_LABELS[phase]} | ${p.done} | ${p.failed} | ${p.total} | ${p.ratePerSecond.toFixed(1)} | ${p.etaSeconds === null ? '…' : formatDuration(p.etaSeconds)} |`,
+    );
+  }
+  if (progress.unsupportedGroups) lines.push('', `${progress.unsupportedGroups} group(s) of a type IM cannot import (see the failure report).`);
+  if (progress.lastError) lines.push('', `Last problem: ${progress.lastError}`);
+  return lines.join('\n');
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m ${seconds % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}

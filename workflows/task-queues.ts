@@ -1,0 +1,39 @@
+/**
+ * Task queues: one per IM API, so each API's rate limit is a Temporal task-queue rate limit that
+ * the server enforces across every worker (workers/ sets `maxTaskQueueActivitiesPerSecond` from the
+ * im/ table), plus one queue for the workflows and one for store-only activities (no IM calls).
+ *
+ * An activity on an API's queue makes at most CALLS_PER_ACTIVITY[api] calls of that API, so the
+ * queue's activity rate is the API's call rate divided by that number. Pages of several calls keep
+ * Temporal's own overhead small next to IM's; heartbeats let a retried page resume where it stopped.
+ */
+import type { ImApiName } from '../im/apis';
+
+export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
+  importmsg: 10,
+  admin_set_msg_read: 10,
+  import_group_msg: 4,
+  set_unread_msg_num: 10,
+};
+
+export function callsPerActivity(api: ImApiName): number {
+  return CALLS_PER_ACTIVITY[api] ?? 1;
+}
+
+/** The IM APIs the historical import writes with, each with its own queue. */
+export const IMPORT_APIS = [
+  'multiaccount_import',
+  'portrait_set',
+  'friend_import',
+  'importmsg',
+  'admin_set_msg_read',
+  'import_group',
+  'import_group_member',
+  'import_group_msg',
+  'set_unread_msg_num',
+] as const satisfies readonly ImApiName[];
+export type ImportApi = (typeof IMPORT_APIS)[number];
+
+export const workflowTaskQueue = (prefix: string): string => `${prefix}-workflows`;
+export const storeTaskQueue = (prefix: string): string => `${prefix}-store`;
+export const apiTaskQueue = (prefix: string, api: ImApiName): string => `${prefix}-im-${api}`;
