@@ -1,0 +1,17 @@
+/**
+ * `tim-migrate <command>`: the one entry point people run (`npm run cli -- <command>` from a
+ * checkout). Each command family registers itself from scripts/commands/.
+ */
+import { Command } from 'commander';
+import { registerMigrationCommands } from './commands/migration';
+
+const program = new Command('tim-migrate')
+  .description('Move instant messaging history to Tencent Cloud IM and keep both sides in sync, orchestrated by Temporal')
+  .showHelpAfterError();
+
+registerMigrationCommands(program);
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

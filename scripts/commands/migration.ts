@@ -1,0 +1,207 @@
+/**
+ * `tim-migrate start|pause|resume|cancel|status|watch|report`: drive a historical import through
+ * Temporal. Address and namespace come from settings, so the same commands drive the local dev
+ * server and a real cluster.
+ */
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Command, InvalidArgumentError } from 'commander';
+import { MultiBar, Presets } from 'cli-progress';
+import { resolveApiLimits } from '../../im/apis';
+import {
+  cancelSignal,
+  IMPORT_PHASES,
+  PHASE_LABELS,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  type ImportPhase,
+  type MigrationOptions,
+  type MigrationProgress,
+  type MigrationResult,
+} from '../../workflows/api';
+import { migrationWorkflow } from '../../workflows/migration';
+import { workflowTaskQueue } from '../../workflows/task-queues';
+import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
+
+export async function connectClient(settings: TemporalSettings): Promise<Client> {
+  const connection = await Connection.connect({ address: settings.TEMPORAL_ADDRESS });
+  return new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
+}
+
+export function parsePhases(value: string): ImportPhase[] {
+  const phases = value.split(',').map((p) => p.trim()).filter(Boolean);
+  const unknown = phases.filter((p) => !(IMPORT_PHASES as readonly string[]).includes(p));
+  if (unknown.length) throw new InvalidArgumentError(`unknown phase(s) ${unknown.join(', ')}; known: ${IMPORT_PHASES.join(', ')}`);
+  return phases as ImportPhase[];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export interface StartMigrationRequest {
+  workflowId: string;
+  phases: ImportPhase[];
+  userConcurrency: number;
+  groupConcurrency: number;
+  accountConcurrency: number;
+  accountListShape: boolean;
+}
+
+/** Start a migration workflow; the batch sizes come from the im/ table and its settings. */
+export async function startMigration(client: Client, settings: TemporalSettings, req: StartMigrationRequest, env = process.env) {
+  const limits = resolveApiLimits(env);
+  const options: MigrationOptions = {
+    migrationId: req.workflowId,
+    taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX,
+    phases: req.phases,
+    userConcurrency: req.userConcurrency,
+    groupConcurrency: req.groupConcurrency,
+    accountConcurrency: req.accountConcurrency,
+    accountListShape: req.accountListShape,
+    batchSizes: {
+      accounts: limits.multiaccount_import.maxItems,
+      friends: limits.friend_import.maxItems,
+      members: limits.import_group_member.maxItems,
+    },
+  };
+  return client.workflow.start(migrationWorkflow, {
+    taskQueue: workflowTaskQueue(settings.TIM_TASK_QUEUE_PREFIX),
+    workflowId: req.workflowId,
+    args: [{ options }],
+    staticSummary: `Historical import ${req.workflowId}`,
+    staticDetails: `Phases: ${req.phases.map((p) => PHASE_LABELS[p]).join(', ')}`,
+  });
+}
+
+/** The progress table `status` prints (plain text, fits a terminal). */
+export function formatProgressTable(progress: MigrationProgress): string {
+  const rows = [['Phase', 'Done', 'Failed', 'Total', 'Rate/s', 'ETA']];
+  for (const phase of IMPORT_PHASES) {
+    const p = progress.phases[phase];
+    if (p.total === 0 && p.done === 0 && p.failed === 0) continue;
+    rows.push([PHASE_LABELS[phase], String(p.done), String(p.failed), String(p.total), p.ratePerSecond.toFixed(1), p.etaSeconds === null ? '…' : `${p.etaSeconds}s`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const text = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
+  const head = `${progress.migrationId}: ${progress.state} (${progress.stage}), ${progress.elapsedSeconds}s elapsed, ${progress.usersRunning} users and ${progress.groupsRunning} groups in progress`;
+  return [head, text, progress.lastError ? `last problem: ${progress.lastError}` : ''].filter(Boolean).join('\n');
+}
+
+/** Live progress bars until the migration ends; returns its result. */
+export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000): Promise<MigrationResult> {
+  const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
+  const bars = new MultiBar(
+    { format: ' {phase} |{bar}| {value}/{total} failed {failed} · {rate}/s · ETA {eta_s}s', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
+    Presets.shades_classic,
+  );
+  const byPhase = new Map<ImportPhase, ReturnType<MultiBar['create']>>();
+  const done = handle.result();
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  try {
+    while (!finished) {
+      try {
+        const progress = await handle.query(progressQuery);
+        for (const phase of IMPORT_PHASES) {
+          const p = progress.phases[phase];
+          if (p.total === 0) continue;
+          const payload = { phase: PHASE_LABELS[phase].padEnd(22), failed: p.failed, rate: p.ratePerSecond.toFixed(0) };
+          const bar = byPhase.get(phase) ?? bars.create(p.total, 0, payload);
+          byPhase.set(phase, bar);
+          bar.setTotal(p.total);
+          bar.update(p.done + p.failed, payload);
+        }
+      } catch {
+        // Between runs (continue-as-new) a query can miss; the next tick catches up.
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  } finally {
+    bars.stop();
+  }
+  return done;
+}
+
+export function registerMigrationCommands(program: Command): void {
+  const withClient = async <T>(fn: (client: Client, settings: TemporalSettings) => Promise<T>): Promise<T> => {
+    loadDotEnv();
+    const settings = loadTemporalSettings();
+    const client = await connectClient(settings);
+    try {
+      return await fn(client, settings);
+    } finally {
+      await client.connection.close();
+    }
+  };
+
+  program
+    .command('start')
+    .description('start a historical import (run `tim-migrate worker` beside it)')
+    .requiredOption('--workflow-id <id>', 'the migration id (also names its failure report)')
+    .option('--phases <list>', `comma-separated phases (${IMPORT_PHASES.join(',')})`, parsePhases, [...IMPORT_PHASES])
+    .option('--user-concurrency <n>', 'per-user child workflows at once', positiveInt, 50)
+    .option('--group-concurrency <n>', 'per-group child workflows at once', positiveInt, 50)
+    .option('--account-concurrency <n>', 'account batches at once', positiveInt, 4)
+    .option('--watch', 'show live progress until it ends')
+    .action(async (opts) =>
+      withClient(async (client, settings) => {
+        const handle = await startMigration(client, settings, {
+          workflowId: opts.workflowId,
+          phases: opts.phases,
+          userConcurrency: opts.userConcurrency,
+          groupConcurrency: opts.groupConcurrency,
+          accountConcurrency: opts.accountConcurrency,
+          accountListShape: process.env.TIM_ACCOUNT_IMPORT_SHAPE === 'AccountList',
+        });
+        console.log(`started ${handle.workflowId} on ${settings.TEMPORAL_ADDRESS} (namespace ${settings.TEMPORAL_NAMESPACE})`);
+        if (opts.watch) printResult(await watchMigration(client, handle.workflowId));
+      }),
+    );
+
+  for (const [name, signal, text] of [
+    ['pause', pauseSignal, 'stop starting new work; calls in flight finish'],
+    ['resume', resumeSignal, 'continue a paused migration'],
+    ['cancel', cancelSignal, 'stop cleanly; the result says what was done'],
+  ] as const) {
+    program
+      .command(`${name} <workflowId>`)
+      .description(text)
+      .action(async (workflowId: string) =>
+        withClient(async (client) => {
+          await client.workflow.getHandle(workflowId).signal(signal);
+          console.log(`${name} sent to ${workflowId}`);
+        }),
+      );
+  }
+
+  program
+    .command('status <workflowId>')
+    .description('progress per phase: done, failed, total, rate, ETA')
+    .action(async (workflowId: string) =>
+      withClient(async (client) => {
+        const handle = client.workflow.getHandle(workflowId);
+        try {
+          console.log(formatProgressTable(await handle.query(progressQuery)));
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new Error(`no migration with workflow id ${workflowId}`);
+          throw err;
+        }
+      }),
+    );
+
+  program
+    .command('watch <workflowId>')
+    .description('live progress bars until the migration ends')
+    .action(async (workflowId: string) => withClient(async (client) => printResult(await watchMigration(client, workflowId))));
+}
+
+export function printResult(result: MigrationResult): void {
+  const failures = Object.entries(result.failuresByEntity);
+  console.log(
+    `\n${result.migrationId}: ${result.state} in ${result.elapsedSeconds}s; ` +
+      (failures.length ? `failure report: ${failures.map(([e, n]) => `${n} ${e}`).join(', ')} (tim-migrate report ${result.migrationId})` : 'no failures'),
+  );
+}

@@ -1,0 +1,113 @@
+/**
+ * The workers of a historical import: one for the workflows, one for store-only activities, and
+ * one per IM API queue whose `maxTaskQueueActivitiesPerSecond` is that API's rate limit (from the
+ * im/ table and its settings) divided by the calls one activity makes. The server enforces these
+ * limits across every worker on the queue, so adding worker processes never exceeds IM's limits.
+ */
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ApiLimitTable } from '../im/apis';
+import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
+
+/** Which activity runs on which API's queue. */
+export const ACTIVITY_API: Record<keyof ImportActivities, ImportApi> = {
+  importAccountBatch: 'multiaccount_import',
+  importProfile: 'portrait_set',
+  importFriendsPage: 'friend_import',
+  importMessagesPage: 'importmsg',
+  importReadMarksPage: 'admin_set_msg_read',
+  importGroup: 'import_group',
+  importGroupMembersPage: 'import_group_member',
+  importGroupMessagesPage: 'import_group_msg',
+  setUnreadCountsPage: 'set_unread_msg_num',
+};
+
+export interface ImportWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  limits: ApiLimitTable;
+  importActivities: ImportActivities;
+  storeActivities: StoreActivities;
+  /** Activities of one API running at once in this process. */
+  activityConcurrency: number;
+  /** Run workflows here too (a deployment may split workflow and activity workers). */
+  withWorkflows?: boolean;
+}
+
+let workflowBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling the workflow code takes seconds; do it once per process. */
+export function importWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  workflowBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+  return workflowBundle;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+/** Per-queue activity rate: the API's calls per second over the calls one activity makes. */
+export function queueActivitiesPerSecond(limits: ApiLimitTable, api: ImportApi): number {
+  return limits[api].callsPerSecond / callsPerActivity(api);
+}
+
+export interface ImportWorkers {
+  workers: Worker[];
+  /** Runs until `shutdown` (or a fatal worker error). */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function createImportWorkers(opts: ImportWorkerOptions): Promise<ImportWorkers> {
+  const { connection, namespace, taskQueuePrefix: prefix } = opts;
+  const workers: Worker[] = [];
+  if (opts.withWorkflows !== false) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: workflowTaskQueue(prefix),
+        workflowBundle: await importWorkflowBundle(),
+        maxConcurrentWorkflowTaskExecutions: 100,
+      }),
+    );
+  }
+  workers.push(
+    await Worker.create({
+      connection,
+      namespace,
+      taskQueue: storeTaskQueue(prefix),
+      activities: opts.storeActivities as unknown as Record<string, (...args: never[]) => unknown>,
+      maxConcurrentActivityTaskExecutions: 20,
+    }),
+  );
+  for (const api of IMPORT_APIS) {
+    const activities = Object.fromEntries(
+      (Object.keys(ACTIVITY_API) as Array<keyof ImportActivities>)
+        .filter((name) => ACTIVITY_API[name] === api)
+        .map((name) => [name, opts.importActivities[name]]),
+    );
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: apiTaskQueue(prefix, api),
+        activities,
+        maxConcurrentActivityTaskExecutions: opts.activityConcurrency,
+        maxTaskQueueActivitiesPerSecond: queueActivitiesPerSecond(opts.limits, api),
+      }),
+    );
+  }
+  return {
+    workers,
+    run: async () => {
+      await Promise.all(workers.map((w) => w.run()));
+    },
+    shutdown: () => workers.forEach((w) => w.shutdown()),
+  };
+}

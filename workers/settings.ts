@@ -1,0 +1,33 @@
+/**
+ * Settings of the Temporal side (address, namespace, task queues, concurrency) and the staging
+ * store, from the environment (optionally a `.env` file), validated at start-up with one error that
+ * names every bad setting. The same commands drive the local dev server and a real cluster.
+ */
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+export const TemporalSettings = z.object({
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TIM_TASK_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('tim-migrate'),
+  TIM_ACTIVITY_CONCURRENCY: z.coerce.number().int().positive().default(20),
+  TIM_STORE: z.string().min(1).default('tim-migrate.sqlite'),
+});
+export type TemporalSettings = z.infer<typeof TemporalSettings>;
+
+/** Reads `.env` from the working directory once, without overriding variables already set. */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+/** Parse settings, or throw one error naming each invalid setting. */
+export function parseSettings<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `  ${i.path.join('.') || '(settings)'}: ${i.message}`);
+  throw new Error(`invalid settings:\n${problems.join('\n')}`);
+}
+
+export function loadTemporalSettings(env: Record<string, string | undefined> = process.env): TemporalSettings {
+  return parseSettings(TemporalSettings, env);
+}
