@@ -1,0 +1,47 @@
+/** docker-compose.yml cannot run here (no Docker engine), so check that its services wire together. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  depends_on?: string[] | Record<string, unknown>;
+  environment?: Record<string, string>;
+  ports?: string[];
+}
+
+const compose = parse(readFileSync(join(__dirname, '..', 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+const services = compose.services;
+const dependsOn = (s: Service) => (Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {}));
+
+describe('docker-compose.yml', () => {
+  test('has the Temporal server on PostgreSQL, the Web UI, admin tools and the project workers', () => {
+    expect(Object.keys(services).sort()).toEqual(
+      expect.arrayContaining(['postgresql', 'temporal', 'temporal-ui', 'temporal-admin-tools', 'tim-migrate-worker']),
+    );
+    expect(services.temporal.environment?.POSTGRES_SEEDS).toBe('postgresql');
+    expect(dependsOn(services.temporal)).toContain('postgresql');
+  });
+
+  test('every client of Temporal points at the temporal service on its gRPC port', () => {
+    const grpcPort = services.temporal.ports?.map((p) => p.split(':').pop()).find((p) => p === '7233');
+    expect(grpcPort).toBe('7233');
+    for (const name of ['temporal-ui', 'temporal-admin-tools', 'tim-migrate-worker']) {
+      expect(services[name].environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
+      expect(dependsOn(services[name])).toContain('temporal');
+    }
+  });
+
+  test('the worker runs the CLI worker command from this repository and requires the IM settings', () => {
+    const worker = services['tim-migrate-worker'];
+    expect(worker.build).toBeDefined();
+    expect(worker.command).toContain('worker');
+    for (const setting of ['TIM_SDKAPPID', 'TIM_SECRET_KEY', 'TIM_ADMIN']) {
+      expect(worker.environment?.[setting]).toMatch(new RegExp(`\\$\\{${setting}:\\?`));
+    }
+    const cliSource = readFileSync(join(__dirname, '..', worker.command![worker.command!.indexOf('worker') - 1]), 'utf8');
+    expect(cliSource).toContain('registerWorkerCommand');
+  });
+});
