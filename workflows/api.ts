@@ -63,6 +63,8 @@ export interface MigrationOptions {
   accountListShape: boolean;
   /** Items per call of the batch APIs, resolved from im/apis.ts and its settings by whoever starts the run. */
   batchSizes: BatchSizes;
+  /** Continue-as-new once a run's history reaches this many events (default HISTORY_EVENT_BUDGET). */
+  historyEventBudget?: number;
 }
 
 export interface BatchSizes {
@@ -141,6 +143,7 @@ export interface ChildImportInput {
   phases: ImportPhase[];
   accountListShape: boolean;
   batchSizes: BatchSizes;
+  historyEventBudget?: number;
   /** Workflow id of the migration, for progress signals. */
   parentWorkflowId: string;
   paused: boolean;

@@ -24,9 +24,9 @@ import { apiTaskQueue, storeTaskQueue } from './task-queues';
  */
 export const HISTORY_EVENT_BUDGET = 4000;
 
-export function historyBudgetReached(): boolean {
+export function historyBudgetReached(budget = HISTORY_EVENT_BUDGET): boolean {
   const info = workflowInfo();
-  return info.historyLength >= HISTORY_EVENT_BUDGET || info.continueAsNewSuggested;
+  return info.historyLength >= budget || info.continueAsNewSuggested;
 }
 
 /**

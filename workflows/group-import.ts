@@ -42,7 +42,7 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
       await progress.flush();
       return 'cancelled';
     }
-    if (historyBudgetReached()) {
+    if (historyBudgetReached(input.historyEventBudget)) {
       await progress.flush();
       return continueAsNew<typeof groupImportWorkflow>({
         ...input,

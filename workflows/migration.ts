@@ -182,15 +182,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     );
     accountCursor = plan.next;
     if (plan.next === undefined) state.accountsDone = true;
-    if (historyBudgetReached()) draining = true;
+    if (historyBudgetReached(options.historyEventBudget)) draining = true;
   }
 
   async function importAccountsInPieces(after: string | null, batchSize: number, limit: number): Promise<Counts> {
     // Pieces of the planned batch are found by planning it again at the smaller size.
     const pieces = await store.planAccountBatches({ after: after ?? undefined, batchSize: limit, batches: Math.ceil(batchSize / limit) });
     const total = { done: 0, failed: 0 };
-    for (const start of pieces.starts) {
-      const c = await accountsApi.importAccountBatch({ migrationId: options.migrationId, after: start, limit });
+    for (const [i, start] of pieces.starts.entries()) {
+      // The last piece stops where the planned batch ends, so batches never overlap.
+      const pieceLimit = Math.min(limit, batchSize - i * limit);
+      const c = await accountsApi.importAccountBatch({ migrationId: options.migrationId, after: start, limit: pieceLimit });
       total.done += c.done;
       total.failed += c.failed;
     }
@@ -229,7 +231,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (draining || state.cancelled || state.paused) continue;
       const id = queue.shift()!;
       await startImportChild(kind, id);
-      if (historyBudgetReached()) draining = true;
+      if (historyBudgetReached(options.historyEventBudget)) draining = true;
     }
     await condition(() => running[kind].size === 0);
   }
@@ -241,6 +243,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       phases: options.phases,
       accountListShape: options.accountListShape,
       batchSizes: options.batchSizes,
+      historyEventBudget: options.historyEventBudget,
       parentWorkflowId: workflowInfo().workflowId,
       paused: state.paused,
     };

@@ -43,7 +43,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
       await progress.flush();
       return 'cancelled';
     }
-    if (historyBudgetReached()) {
+    if (historyBudgetReached(input.historyEventBudget)) {
       await progress.flush();
       return continueAsNew<typeof userImportWorkflow>({
         ...input,

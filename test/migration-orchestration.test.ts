@@ -1,0 +1,253 @@
+/**
+ * The migration's orchestration on a real dev server, with in-memory activities that record what
+ * they were asked to do: order of phases, pause/resume, cancel, continue-as-new, progress.
+ * (End-to-end runs against the IM emulator and the staging store live in migration-import.test.ts.)
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import { resolveApiLimits } from '../im/apis';
+import { emptyTotals, IMPORT_PHASES, pauseSignal, progressQuery, resumeSignal, cancelSignal, type MigrationOptions } from '../workflows/api';
+import { migrationWorkflow } from '../workflows/migration';
+import { workflowTaskQueue } from '../workflows/task-queues';
+import { createImportWorkers } from '../workers/import-workers';
+import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+
+const USERS = Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+const GROUPS = ['g1', 'g2', 'g3'];
+const MESSAGES_PER_USER = 25;
+const MESSAGES_PER_GROUP = 40;
+
+/** Pages over a sorted id list with the last id as cursor. */
+function pageIds(ids: string[], after: string | undefined, limit: number) {
+  const start = after === undefined ? 0 : ids.indexOf(after) + 1;
+  const page = ids.slice(start, start + limit);
+  return { ids: page, next: start + limit < ids.length ? page[page.length - 1] : undefined };
+}
+
+function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAbove?: number } = {}) {
+  const pause = () => new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+  const store: StoreActivities = {
+    async countTotals() {
+      const totals = emptyTotals();
+      totals.accounts = USERS.length;
+      totals.profiles = USERS.length;
+      totals.messages = USERS.length * MESSAGES_PER_USER;
+      totals.groups = GROUPS.length;
+      totals.groupMessages = GROUPS.length * MESSAGES_PER_GROUP;
+      return totals;
+    },
+    async planAccountBatches({ after, batchSize, batches }) {
+      const starts: Array<string | null> = [];
+      let cursor: string | undefined = after;
+      for (let i = 0; i < batches; i++) {
+        const page = pageIds(USERS, cursor, batchSize);
+        if (page.ids.length === 0) break;
+        starts.push(cursor ?? null);
+        cursor = page.ids[page.ids.length - 1];
+        if (page.next === undefined) return { starts, next: undefined };
+      }
+      return { starts, next: cursor };
+    },
+    async listUserIds({ after, limit }) {
+      return pageIds(USERS, after, limit);
+    },
+    async listGroupIds({ after, limit }) {
+      return pageIds(GROUPS, after, limit);
+    },
+    async summarizeFailures() {
+      return {};
+    },
+  };
+  const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
+    const start = after === undefined ? 0 : Number(after);
+    const done = Math.min(calls, total - start);
+    log.push(`${key}:${start}+${done}`);
+    return { done, failed: 0, next: start + done < total ? String(start + done) : undefined };
+  };
+  const im: ImportActivities = {
+    async importAccountBatch({ after, limit }) {
+      if (opts.batchTooLargeAbove !== undefined && limit > opts.batchTooLargeAbove) {
+        throw ApplicationFailure.nonRetryable('too many accounts', 'batch-too-large');
+      }
+      const page = pageIds(USERS, after ?? undefined, limit);
+      log.push(`accounts:${page.ids.length}`);
+      return { done: page.ids.length, failed: 0 };
+    },
+    async importProfile({ userId }) {
+      log.push(`profile:${userId}`);
+      return { done: 1, failed: 0 };
+    },
+    async importFriendsPage() {
+      return { done: 0, failed: 0 };
+    },
+    async importMessagesPage({ userId, after, calls }) {
+      await pause();
+      return messagePage(`messages:${userId}`, MESSAGES_PER_USER, after, calls);
+    },
+    async importReadMarksPage({ userId }) {
+      log.push(`readMarks:${userId}`);
+      return { done: 0, failed: 0 };
+    },
+    async importGroup({ groupId }) {
+      log.push(`group:${groupId}`);
+      return { outcome: groupId === 'g3' ? 'unsupported' : 'created' };
+    },
+    async importGroupMembersPage({ groupId }) {
+      log.push(`members:${groupId}`);
+      return { done: 0, failed: 0 };
+    },
+    async importGroupMessagesPage({ groupId, after, calls }) {
+      await pause();
+      return messagePage(`groupMessages:${groupId}`, MESSAGES_PER_GROUP, after, calls * 7);
+    },
+    async setUnreadCountsPage({ groupId }) {
+      log.push(`unread:${groupId}`);
+      return { done: 0, failed: 0 };
+    },
+  };
+  return { store, im };
+}
+
+describe('migration orchestration', () => {
+  let temporal: TestTemporal;
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+  });
+  afterAll(async () => temporal?.close());
+
+  async function withWorkers<T>(prefix: string, log: string[], opts: Parameters<typeof fakeActivities>[1], body: () => Promise<T>): Promise<T> {
+    const { store, im } = fakeActivities(log, opts);
+    const workers = await createImportWorkers({
+      connection: temporal.nativeConnection,
+      namespace: temporal.namespace,
+      taskQueuePrefix: prefix,
+      limits: resolveApiLimits({}),
+      importActivities: im,
+      storeActivities: store,
+      activityConcurrency: 10,
+    });
+    const running = workers.run();
+    try {
+      return await body();
+    } finally {
+      workers.shutdown();
+      await running;
+    }
+  }
+
+  const options = (prefix: string, over: Partial<MigrationOptions> = {}): MigrationOptions => ({
+    migrationId: uniqueId('m'),
+    taskQueuePrefix: prefix,
+    phases: [...IMPORT_PHASES],
+    userConcurrency: 4,
+    groupConcurrency: 2,
+    accountConcurrency: 2,
+    accountListShape: false,
+    batchSizes: { accounts: 5, friends: 1000, members: 20 },
+    ...over,
+  });
+
+  test('runs accounts before any user or group, each user and group in IM order, and reports the unsupported group', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    const result = await withWorkers(prefix, log, {}, async () => {
+      const opts = options(prefix);
+      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    });
+    expect(result.state).toBe('completed');
+    expect(result.phases.accounts.done).toBe(USERS.length);
+    expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
+    expect(result.phases.groupMessages.done).toBe(2 * MESSAGES_PER_GROUP);
+    expect(result.unsupportedGroups).toBe(1);
+    const lastAccount = log.map((l, i) => (l.startsWith('accounts:') ? i : -1)).reduce((a, b) => Math.max(a, b));
+    const firstOther = log.findIndex((l) => !l.startsWith('accounts:'));
+    expect(lastAccount).toBeLessThan(firstOther);
+    for (const user of USERS) {
+      expect(log.indexOf(`profile:${user}`)).toBeLessThan(log.indexOf(`messages:${user}:0+10`));
+      expect(log.indexOf(`messages:${user}:20+5`)).toBeLessThan(log.indexOf(`readMarks:${user}`));
+    }
+    for (const g of ['g1', 'g2']) {
+      expect(log.indexOf(`members:${g}`)).toBeLessThan(log.indexOf(`groupMessages:${g}:0+28`));
+      expect(log.indexOf(`groupMessages:${g}:28+12`)).toBeLessThan(log.indexOf(`unread:${g}`));
+    }
+    expect(log.filter((l) => l.startsWith('members:g3'))).toEqual([]);
+  });
+
+  test('a batch-too-large answer halves the account batch and still imports every account', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    const result = await withWorkers(prefix, log, { batchTooLargeAbove: 2 }, async () => {
+      const opts = options(prefix, { phases: ['accounts'] });
+      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    });
+    expect(result.phases.accounts.done).toBe(USERS.length);
+    expect(log.every((l) => Number(l.split(':')[1]) <= 2)).toBe(true);
+  });
+
+  test('pause stops new work and resume finishes it; progress says paused meanwhile', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    await withWorkers(prefix, log, { delayMs: 50 }, async () => {
+      const opts = options(prefix, { phases: ['accounts', 'messages'] });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      await waitFor(async () => (await handle.query(progressQuery)).phases.messages.done > 0);
+      await handle.signal(pauseSignal);
+      await waitFor(async () => (await handle.query(progressQuery)).state === 'paused');
+      await new Promise((r) => setTimeout(r, 500));
+      const frozen = log.length;
+      await new Promise((r) => setTimeout(r, 1000));
+      // Calls already in flight may finish; nothing new starts.
+      expect(log.length - frozen).toBeLessThanOrEqual(opts.userConcurrency);
+      await handle.signal(resumeSignal);
+      const result = await handle.result();
+      expect(result.state).toBe('completed');
+      expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
+    });
+  });
+
+  test('with a small history budget every run continues-as-new and the totals are still exact', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    const budget = 120;
+    await withWorkers(prefix, log, {}, async () => {
+      const opts = options(prefix, { historyEventBudget: budget, userConcurrency: 3 });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const result = await handle.result();
+      expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
+      expect(result.phases.groupMessages.done).toBe(2 * MESSAGES_PER_GROUP);
+      expect(result.phases.accounts.done).toBe(USERS.length);
+      const runs = [];
+      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId = '${opts.migrationId}'` })) runs.push(wf);
+      expect(runs.length).toBeGreaterThan(1);
+      for (const run of runs) expect(run.historyLength).toBeLessThan(budget + 100);
+    });
+  });
+
+  test('cancel stops cleanly and the result says what was done', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    await withWorkers(prefix, log, { delayMs: 100 }, async () => {
+      const opts = options(prefix, { phases: ['accounts', 'messages'], userConcurrency: 2 });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      await waitFor(async () => (await handle.query(progressQuery)).phases.messages.done > 0);
+      await handle.signal(cancelSignal);
+      const result = await handle.result();
+      expect(result.state).toBe('cancelled');
+      expect(result.phases.messages.done).toBeLessThan(USERS.length * MESSAGES_PER_USER);
+      expect(result.phases.messages.done).toBeGreaterThan(0);
+    });
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // The workflow may not have started its first task yet.
+    }
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
