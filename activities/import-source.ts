@@ -1,0 +1,130 @@
+/**
+ * What the import activities read from the staging store, page by page with keyset cursors. The
+ * ids here are IM ids (already mapped); message bodies are IM elements, passed through unchanged.
+ * `legacy/` implements it over SQLite (see createImportSource in legacy/).
+ */
+import type { MsgBody } from '../im/messages';
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor after the last item; absent when there is nothing more. */
+  next?: string;
+}
+export interface PageRequest {
+  after?: string;
+  limit: number;
+}
+
+export interface ImportAccount {
+  userId: string;
+  nick?: string;
+  faceUrl?: string;
+}
+
+/** portrait_set items: standard and custom profile tags with their values. */
+export interface ImportProfile {
+  userId: string;
+  items: Array<{ Tag: string; Value: string | number }>;
+}
+
+export interface ImportFriend {
+  toUserId: string;
+  remark?: string;
+  groupNames?: string[];
+  addSource: string;
+  addWording?: string;
+  addTime?: number;
+  customItems?: Array<{ Tag: string; Value: string | number }>;
+}
+
+export interface ImportC2CMessage {
+  oldId: string;
+  from: string;
+  to: string;
+  /** Unix seconds. */
+  time: number;
+  body: MsgBody;
+  cloudCustomData?: string;
+}
+
+export interface ImportReadMark {
+  reader: string;
+  peer: string;
+  /** Messages at or before this Unix second are read. */
+  readUpTo: number;
+}
+
+export interface ImportGroup {
+  groupId: string;
+  type: string;
+  ownerId?: string;
+  name: string;
+  introduction?: string;
+  notification?: string;
+  faceUrl?: string;
+  createTime?: number;
+  maxMemberCount?: number;
+  applyJoinOption?: string;
+  appDefinedData?: Array<{ Key: string; Value: string }>;
+}
+
+export interface ImportGroupMember {
+  userId: string;
+  role: 'Owner' | 'Admin' | 'Member';
+  joinTime?: number;
+  unreadCount?: number;
+}
+
+export interface ImportGroupMessage {
+  oldId: string;
+  from: string;
+  time: number;
+  body: MsgBody;
+}
+
+export interface ImportTotals {
+  accounts: number;
+  friends: number;
+  messages: number;
+  readMarks: number;
+  groups: number;
+  members: number;
+  groupMessages: number;
+  unreadCounts: number;
+}
+
+export interface ImportSource {
+  totals(): ImportTotals;
+  accounts(page: PageRequest): Page<ImportAccount>;
+  /** Ids only, for planning and for fanning out child workflows. */
+  accountIds(page: PageRequest): Page<string>;
+  groupIds(page: PageRequest): Page<string>;
+  profile(userId: string): ImportProfile | undefined;
+  friends(userId: string, page: PageRequest): Page<ImportFriend>;
+  /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each. */
+  ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
+  /** Read marks (of either participant) of the conversations `userId` owns. */
+  ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark>;
+  group(groupId: string): ImportGroup | undefined;
+  groupMembers(groupId: string, page: PageRequest): Page<ImportGroupMember>;
+  /** Oldest first. */
+  groupMessages(groupId: string, page: PageRequest): Page<ImportGroupMessage>;
+  /** Members with an unread count above zero. */
+  groupUnreadCounts(groupId: string, page: PageRequest): Page<ImportGroupMember>;
+}
+
+/** Where per-item failures go: the failure report, outside workflow history. */
+export interface FailureRecord {
+  migrationId: string;
+  entity: 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';
+  itemId: string;
+  api: string;
+  code: number;
+  errorClass: string;
+  reason: string;
+}
+
+export interface FailureSink {
+  record(failure: FailureRecord): void;
+  countByEntity(migrationId: string): Record<string, number>;
+}
