@@ -1,0 +1,379 @@
+/**
+ * The staging store: the bundle loaded into SQLite (better-sqlite3, WAL), with the indexes the
+ * import pages through by keyset (never offsets), the id mapping in both directions, and the
+ * failure report. It implements the import's `ImportSource` and `FailureSink`.
+ *
+ * The SQL is plain (row-value comparisons, upserts with ON CONFLICT) so that a PostgreSQL driver
+ * can run the same statements; only this file knows the driver.
+ */
+import Database from 'better-sqlite3';
+import type {
+  FailureRecord,
+  FailureSink,
+  ImportAccount,
+  ImportC2CMessage,
+  ImportFriend,
+  ImportGroup,
+  ImportGroupMember,
+  ImportGroupMessage,
+  ImportProfile,
+  ImportReadMark,
+  ImportSource,
+  ImportTotals,
+  Page,
+  PageRequest,
+} from '../activities/import-source';
+import { PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
+import type { AccountRecord, BundleEntity, BundleRecord, FriendshipRecord, GroupRecord } from './bundle';
+import { toImGroupId, toImUserId } from './id-mapping';
+import { readEntity, validateBundle, type BundleIssue, type ValidationSummary } from './validate';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS id_map (kind TEXT NOT NULL, old_id TEXT NOT NULL, im_id TEXT NOT NULL, PRIMARY KEY (kind, old_id));
+CREATE UNIQUE INDEX IF NOT EXISTS id_map_by_im ON id_map (kind, im_id);
+CREATE TABLE IF NOT EXISTS accounts (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, profile TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS friendships (owner TEXT NOT NULL, friend TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, friend));
+CREATE TABLE IF NOT EXISTS messages (
+  old_id TEXT PRIMARY KEY, conv_owner TEXT NOT NULL, conv_peer TEXT NOT NULL, sender TEXT NOT NULL, receiver TEXT NOT NULL,
+  time INTEGER NOT NULL, body TEXT NOT NULL, cloud TEXT);
+CREATE TABLE IF NOT EXISTS read_marks (reader TEXT NOT NULL, peer TEXT NOT NULL, conv_owner TEXT NOT NULL, read_up_to INTEGER NOT NULL, PRIMARY KEY (reader, peer));
+CREATE TABLE IF NOT EXISTS groups (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL, account TEXT NOT NULL, role TEXT NOT NULL, join_time INTEGER, unread INTEGER NOT NULL, PRIMARY KEY (group_id, account));
+CREATE TABLE IF NOT EXISTS group_messages (old_id TEXT PRIMARY KEY, group_id TEXT NOT NULL, sender TEXT NOT NULL, time INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+  migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
+  error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id));
+`;
+/** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conv_owner, conv_peer, time, old_id);
+CREATE INDEX IF NOT EXISTS read_marks_by_owner ON read_marks (conv_owner, reader, peer);
+CREATE INDEX IF NOT EXISTS group_messages_by_group ON group_messages (group_id, time, old_id);
+`;
+
+const encode = (parts: Array<string | number>): string => JSON.stringify(parts);
+const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T => (cursor === undefined ? fallback : (JSON.parse(cursor) as T));
+/** Below every real key: '' sorts first, -1 precedes every timestamp. */
+const START = '';
+
+export interface LoadSummary extends ValidationSummary {
+  loaded: Record<BundleEntity, number>;
+  seconds: number;
+}
+
+export class StagingStore implements ImportSource, FailureSink {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.db.exec(INDEXES);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * Validate, then load. Idempotent: loading the same bundle twice gives the same state (every
+   * row is an upsert on its natural key). A bundle with errors is not loaded at all.
+   */
+  async load(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number } = {}): Promise<LoadSummary> {
+    const started = Date.now();
+    const validation = await validateBundle(dir, opts);
+    const loaded = Object.fromEntries(Object.keys(validation.entities).map((e) => [e, 0])) as Record<BundleEntity, number>;
+    if (validation.errors > 0) return { ...validation, loaded, seconds: (Date.now() - started) / 1000 };
+
+    const groupTypes = validation.index.groups;
+    const imGroup = (oldId: string) => toImGroupId(oldId, groupTypes.get(oldId) ?? 'Public');
+    this.db.pragma('synchronous = NORMAL');
+    const upsert = {
+      idMap: this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO UPDATE SET im_id = excluded.im_id'),
+      account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile'),
+      friendship: this.db.prepare('INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data'),
+      message: this.db.prepare(
+        `INSERT INTO messages (old_id, conv_owner, conv_peer, sender, receiver, time, body, cloud) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (old_id) DO UPDATE SET conv_owner = excluded.conv_owner, conv_peer = excluded.conv_peer, sender = excluded.sender,
+           receiver = excluded.receiver, time = excluded.time, body = excluded.body, cloud = excluded.cloud`,
+      ),
+      readMark: this.db.prepare('INSERT INTO read_marks (reader, peer, conv_owner, read_up_to) VALUES (?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET read_up_to = excluded.read_up_to'),
+      group: this.db.prepare('INSERT INTO groups (im_id, old_id, type, data) VALUES (?, ?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, type = excluded.type, data = excluded.data'),
+      member: this.db.prepare(
+        `INSERT INTO group_members (group_id, account, role, join_time, unread) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (group_id, account) DO UPDATE SET role = excluded.role, join_time = excluded.join_time, unread = excluded.unread`,
+      ),
+      groupMessage: this.db.prepare(
+        `INSERT INTO group_messages (old_id, group_id, sender, time, body) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (old_id) DO UPDATE SET group_id = excluded.group_id, sender = excluded.sender, time = excluded.time, body = excluded.body`,
+      ),
+    };
+    const recordMapping = (kind: 'user' | 'group', oldId: string, imId: string) => {
+      if (oldId !== imId) upsert.idMap.run(kind, oldId, imId);
+    };
+
+    /** Streams one entity into the store in large transactions. */
+    const loadEntity = async <E extends BundleEntity>(entity: E, write: (r: BundleRecord<E>) => void) => {
+      let batch: Array<BundleRecord<E>> = [];
+      const flush = this.db.transaction((rows: Array<BundleRecord<E>>) => rows.forEach(write));
+      for await (const parsed of readEntity(dir, entity)) {
+        if (!parsed.record) continue;
+        batch.push(parsed.record);
+        if (batch.length >= 10_000) {
+          flush(batch);
+          loaded[entity] += batch.length;
+          batch = [];
+        }
+      }
+      flush(batch);
+      loaded[entity] += batch.length;
+    };
+
+    await loadEntity('accounts', (a: AccountRecord) => {
+      const imId = toImUserId(a.id);
+      recordMapping('user', a.id, imId);
+      const { id: _id, ...profile } = a;
+      upsert.account.run(imId, a.id, JSON.stringify(profile));
+    });
+    await loadEntity('groups', (g: GroupRecord) => {
+      const imId = toImGroupId(g.id, g.type);
+      recordMapping('group', g.id, imId);
+      const { id: _id, type, ...data } = g;
+      upsert.group.run(imId, g.id, type, JSON.stringify({ ...data, owner: g.owner !== undefined ? toImUserId(g.owner) : undefined }));
+    });
+    await loadEntity('friendships', (f: FriendshipRecord) => {
+      const { owner, friend, ...data } = f;
+      upsert.friendship.run(toImUserId(owner), toImUserId(friend), JSON.stringify(data));
+    });
+    await loadEntity('messages', (m) => {
+      const from = toImUserId(m.from);
+      const to = toImUserId(m.to);
+      const [owner, peer] = from < to ? [from, to] : [to, from];
+      upsert.message.run(m.id, owner, peer, from, to, m.time, JSON.stringify(m.body), m.cloudCustomData ?? null);
+    });
+    await loadEntity('readMarks', (r) => {
+      const reader = toImUserId(r.reader);
+      const peer = toImUserId(r.peer);
+      upsert.readMark.run(reader, peer, reader < peer ? reader : peer, r.readUpTo);
+    });
+    await loadEntity('groupMembers', (m) => {
+      upsert.member.run(imGroup(m.group), toImUserId(m.account), m.role, m.joinTime ?? null, m.unread ?? 0);
+    });
+    await loadEntity('groupMessages', (m) => {
+      upsert.groupMessage.run(m.id, imGroup(m.group), toImUserId(m.from), m.time, JSON.stringify(m.body));
+    });
+    this.db.pragma('synchronous = FULL');
+    this.db.exec('ANALYZE');
+    return { ...validation, loaded, seconds: (Date.now() - started) / 1000 };
+  }
+
+  // Id mapping, both directions. Ids that needed no mapping are their own mapping.
+  toImUserId(oldId: string): string {
+    return toImUserId(oldId);
+  }
+  toOldUserId(imId: string): string {
+    const row = this.db.prepare("SELECT old_id FROM id_map WHERE kind = 'user' AND im_id = ?").get(imId) as { old_id: string } | undefined;
+    return row?.old_id ?? imId;
+  }
+  toImGroupId(oldId: string, type: GroupType): string {
+    return toImGroupId(oldId, type);
+  }
+  toOldGroupId(imId: string): string {
+    const row = this.db.prepare("SELECT old_id FROM id_map WHERE kind = 'group' AND im_id = ?").get(imId) as { old_id: string } | undefined;
+    return row?.old_id ?? imId;
+  }
+  mappedIds(kind: 'user' | 'group'): Array<{ oldId: string; imId: string }> {
+    return this.db.prepare('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
+  }
+
+  // ImportSource
+  totals(): ImportTotals {
+    const count = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    return {
+      accounts: count('SELECT COUNT(*) AS n FROM accounts'),
+      friends: count('SELECT COUNT(*) AS n FROM friendships'),
+      messages: count('SELECT COUNT(*) AS n FROM messages'),
+      readMarks: count('SELECT COUNT(*) AS n FROM read_marks'),
+      groups: count('SELECT COUNT(*) AS n FROM groups'),
+      members: count("SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner'"),
+      groupMessages: count('SELECT COUNT(*) AS n FROM group_messages'),
+      unreadCounts: count('SELECT COUNT(*) AS n FROM group_members WHERE unread > 0'),
+    };
+  }
+
+  accountIds(page: PageRequest): Page<string> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db.prepare('SELECT im_id FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
+  }
+
+  accounts(page: PageRequest): Page<ImportAccount> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db.prepare('SELECT im_id, profile FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').all(after, page.limit) as Array<{ im_id: string; profile: string }>;
+    const items = rows.map((r) => {
+      const p = JSON.parse(r.profile) as Omit<AccountRecord, 'id'>;
+      return { userId: r.im_id, nick: p.nick, faceUrl: p.faceUrl };
+    });
+    return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].im_id]) : undefined };
+  }
+
+  groupIds(page: PageRequest): Page<string> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db.prepare('SELECT im_id FROM groups WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
+  }
+
+  profile(userId: string): ImportProfile | undefined {
+    const row = this.db.prepare('SELECT profile FROM accounts WHERE im_id = ?').get(userId) as { profile: string } | undefined;
+    if (!row) return undefined;
+    return { userId, items: profileItems(JSON.parse(row.profile)) };
+  }
+
+  friends(userId: string, page: PageRequest): Page<ImportFriend> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db.prepare('SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? ORDER BY friend LIMIT ?').all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
+    const items = rows.map((r) => {
+      const d = JSON.parse(r.data) as Omit<FriendshipRecord, 'owner' | 'friend'>;
+      return {
+        toUserId: r.friend,
+        remark: d.remark,
+        groupNames: d.groups,
+        addSource: `AddSource_Type_${d.addSource}`,
+        addWording: d.addWording,
+        addTime: d.addTime,
+        customItems: d.custom ? Object.entries(d.custom).map(([k, v]) => ({ Tag: `Tag_SNS_Custom_${k}`, Value: v })) : undefined,
+      };
+    });
+    return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].friend]) : undefined };
+  }
+
+  ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage> {
+    const [peer, time, id] = decode(page.after, [START, -1, START]);
+    const rows = this.db
+      .prepare(
+        `SELECT old_id, conv_peer, sender, receiver, time, body, cloud FROM messages
+         WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?`,
+      )
+      .all(userId, peer, time, id, page.limit) as Array<{ old_id: string; conv_peer: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }>;
+    const items = rows.map((r) => ({ oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined }));
+    const last = rows[rows.length - 1];
+    return { items, next: rows.length === page.limit ? encode([last.conv_peer, last.time, last.old_id]) : undefined };
+  }
+
+  ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark> {
+    const [reader, peer] = decode(page.after, [START, START]);
+    const rows = this.db
+      .prepare('SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ORDER BY reader, peer LIMIT ?')
+      .all(userId, reader, peer, page.limit) as Array<{ reader: string; peer: string; read_up_to: number }>;
+    const last = rows[rows.length - 1];
+    return { items: rows.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })), next: rows.length === page.limit ? encode([last.reader, last.peer]) : undefined };
+  }
+
+  group(groupId: string): ImportGroup | undefined {
+    const row = this.db.prepare('SELECT im_id, type, data FROM groups WHERE im_id = ?').get(groupId) as { im_id: string; type: string; data: string } | undefined;
+    if (!row) return undefined;
+    const d = JSON.parse(row.data) as Omit<GroupRecord, 'id' | 'type'>;
+    return {
+      groupId: row.im_id,
+      type: row.type,
+      ownerId: d.owner,
+      name: d.name,
+      introduction: d.introduction,
+      notification: d.notification,
+      faceUrl: d.faceUrl,
+      createTime: d.createTime,
+      maxMemberCount: d.maxMembers,
+      applyJoinOption: d.applyJoin,
+      appDefinedData: d.appData ? Object.entries(d.appData).map(([Key, Value]) => ({ Key, Value })) : undefined,
+    };
+  }
+
+  /** Members other than the owner (import_group adds the owner itself). */
+  groupMembers(groupId: string, page: PageRequest): Page<ImportGroupMember> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db
+      .prepare("SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND role <> 'owner' AND account > ? ORDER BY account LIMIT ?")
+      .all(groupId, after, page.limit) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
+    return { items: rows.map(memberFromRow), next: rows.length === page.limit ? encode([rows[rows.length - 1].account]) : undefined };
+  }
+
+  groupMessages(groupId: string, page: PageRequest): Page<ImportGroupMessage> {
+    const [time, id] = decode(page.after, [-1, START]);
+    const rows = this.db
+      .prepare('SELECT old_id, sender, time, body FROM group_messages WHERE group_id = ? AND (time, old_id) > (?, ?) ORDER BY time, old_id LIMIT ?')
+      .all(groupId, time, id, page.limit) as Array<{ old_id: string; sender: string; time: number; body: string }>;
+    const last = rows[rows.length - 1];
+    return {
+      items: rows.map((r) => ({ oldId: r.old_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody })),
+      next: rows.length === page.limit ? encode([last.time, last.old_id]) : undefined,
+    };
+  }
+
+  groupUnreadCounts(groupId: string, page: PageRequest): Page<ImportGroupMember> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.db
+      .prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND unread > 0 AND account > ? ORDER BY account LIMIT ?')
+      .all(groupId, after, page.limit) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
+    return { items: rows.map(memberFromRow), next: rows.length === page.limit ? encode([rows[rows.length - 1].account]) : undefined };
+  }
+
+  // FailureSink: the failure report, keyed so a retried item overwrites its earlier entry.
+  record(f: FailureRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO failures (migration_id, entity, item_id, api, code, error_class, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (migration_id, entity, item_id) DO UPDATE SET api = excluded.api, code = excluded.code, error_class = excluded.error_class, reason = excluded.reason, at = excluded.at`,
+      )
+      .run(f.migrationId, f.entity, f.itemId, f.api, f.code, f.errorClass, f.reason, Date.now());
+  }
+
+  countByEntity(migrationId: string): Record<string, number> {
+    const rows = this.db.prepare('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(migrationId) as Array<{ entity: string; n: number }>;
+    return Object.fromEntries(rows.map((r) => [r.entity, r.n]));
+  }
+
+  failures(migrationId: string, page: PageRequest & { entity?: string }): Page<FailureRecord> {
+    const [entity, item] = decode(page.after, [START, START]);
+    const rows = this.db
+      .prepare(
+        `SELECT migration_id AS migrationId, entity, item_id AS itemId, api, code, error_class AS errorClass, reason FROM failures
+         WHERE migration_id = ? AND (? IS NULL OR entity = ?) AND (entity, item_id) > (?, ?) ORDER BY entity, item_id LIMIT ?`,
+      )
+      .all(migrationId, page.entity ?? null, page.entity ?? null, entity, item, page.limit) as FailureRecord[];
+    const last = rows[rows.length - 1];
+    return { items: rows, next: rows.length === page.limit ? encode([last.entity, last.itemId]) : undefined };
+  }
+}
+
+function memberFromRow(r: { account: string; role: string; join_time: number | null; unread: number }): ImportGroupMember {
+  return {
+    userId: r.account,
+    role: r.role === 'owner' ? 'Owner' : r.role === 'admin' ? 'Admin' : 'Member',
+    joinTime: r.join_time ?? undefined,
+    unreadCount: r.unread,
+  };
+}
+
+const GENDER = { unknown: 'Gender_Type_Unknown', female: 'Gender_Type_Female', male: 'Gender_Type_Male' } as const;
+const ALLOW = { needConfirm: 'AllowType_Type_NeedConfirm', allowAny: 'AllowType_Type_AllowAny', denyAny: 'AllowType_Type_DenyAny' } as const;
+
+/** The bundle's profile fields as portrait_set items (standard tags from im/messages.ts). */
+export function profileItems(p: Omit<AccountRecord, 'id'>): Array<{ Tag: string; Value: string | number }> {
+  const items: Array<{ Tag: string; Value: string | number }> = [];
+  const put = (tag: string, value: string | number | undefined) => {
+    if (value !== undefined) items.push({ Tag: tag, Value: value });
+  };
+  put(PROFILE_TAGS.nick.tag, p.nick);
+  put(PROFILE_TAGS.faceUrl.tag, p.faceUrl);
+  put(PROFILE_TAGS.gender.tag, p.gender && GENDER[p.gender]);
+  put(PROFILE_TAGS.birthday.tag, p.birthday);
+  put(PROFILE_TAGS.location.tag, p.location);
+  put(PROFILE_TAGS.signature.tag, p.signature);
+  put(PROFILE_TAGS.allowType.tag, p.allowType && ALLOW[p.allowType]);
+  put(PROFILE_TAGS.language.tag, p.language);
+  put(PROFILE_TAGS.level.tag, p.level);
+  put(PROFILE_TAGS.role.tag, p.role);
+  for (const [key, value] of Object.entries(p.custom ?? {})) put(`Tag_Profile_Custom_${key}`, value);
+  return items;
+}
