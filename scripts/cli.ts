@@ -3,12 +3,14 @@
  * checkout). Each command family registers itself from scripts/commands/.
  */
 import { Command } from 'commander';
+import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
 
 const program = new Command('tim-migrate')
   .description('Move instant messaging history to Tencent Cloud IM and keep both sides in sync, orchestrated by Temporal')
   .showHelpAfterError();
 
+registerLegacyCommands(program);
 registerMigrationCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
