@@ -64,7 +64,7 @@ class NdjsonWriter {
       this.streams.set(entity, stream);
     }
     this.lines[entity] = (this.lines[entity] ?? 0) + 1;
-    if (!stream.write(line + '\n')) await new Promise((r) => stream!.once('drain', r));
+    if (!stream.write(line + '\n')) await new Promise<void>((r) => stream!.once('drain', () => r()));
     return this.lines[entity];
   }
   async close(): Promise<void> {
