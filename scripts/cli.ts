@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
+import { registerWorkerCommand } from './commands/worker';
 
 const program = new Command('tim-migrate')
   .description('Move instant messaging history to Tencent Cloud IM and keep both sides in sync, orchestrated by Temporal')
@@ -12,6 +13,7 @@ const program = new Command('tim-migrate')
 
 registerLegacyCommands(program);
 registerMigrationCommands(program);
+registerWorkerCommand(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,0 +1,327 @@
+/**
+ * The import's side effects: each activity reads a page from the staging store, calls one IM API,
+ * records items IM rejects for good in the failure report, and returns counts and a cursor.
+ * Every write is idempotent by construction (MsgSeq/MsgRandom/Random derived from the old id,
+ * account and member imports are upserts, group history resumes after what IM already holds),
+ * so Temporal may retry any activity at any point.
+ */
+import { activityInfo, heartbeat } from '@temporalio/activity';
+import type { ApiLimitTable, ImApiName } from '../im/apis';
+import { ImClient, type ItemOutcome } from '../im/client';
+import { ImError } from '../im/errors';
+import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
+import { messageIdentity } from '../legacy/id-mapping';
+import type { Counts, ImportPhase, PhaseTotals } from '../workflows/api';
+import { emptyTotals } from '../workflows/api';
+import type { GroupImportOutcome, ImportActivities, PageOutcome, StoreActivities } from './contracts';
+import { asActivity, isItemFailure } from './im-failures';
+import type { FailureRecord, FailureSink, ImportSource } from './import-source';
+
+export interface ImportDeps {
+  im: ImClient;
+  source: ImportSource;
+  failures: FailureSink;
+  limits: ApiLimitTable;
+  /** multiaccount_import with `AccountList` (nick and face in the same call). */
+  accountListShape: boolean;
+  /** Clock for "now" checks (import_group_msg needs times before now). */
+  nowS?: () => number;
+}
+
+type Entity = FailureRecord['entity'];
+
+/** Resume point inside a page after a retry: how many items of this page are already done. */
+function resumeIndex(): number {
+  const details = activityInfo().heartbeatDetails as { index?: number } | undefined;
+  return details?.index ?? 0;
+}
+
+export function createImportActivities(deps: ImportDeps): ImportActivities {
+  const { im, source, failures, limits } = deps;
+  const nowS = deps.nowS ?? (() => Math.floor(Date.now() / 1000));
+
+  const fail = (migrationId: string, entity: Entity, itemId: string, api: ImApiName, code: number, errorClass: string, reason: string) =>
+    failures.record({ migrationId, entity, itemId, api, code, errorClass, reason });
+
+  /** One item's call: item-class IM errors go to the failure report, the rest propagate (retry / stop). */
+  async function perItem(migrationId: string, entity: Entity, itemId: string, api: ImApiName, call: () => Promise<unknown>): Promise<Counts> {
+    try {
+      await call();
+      return { done: 1, failed: 0 };
+    } catch (err) {
+      if (err instanceof ImError && isItemFailure(err.errorClass)) {
+        fail(migrationId, entity, itemId, api, err.code, err.errorClass, err.info);
+        return { done: 0, failed: 1 };
+      }
+      throw err;
+    }
+  }
+
+  function recordOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId: (o: ItemOutcome) => string = (o) => o.id): Counts {
+    let failed = 0;
+    for (const o of outcomes) {
+      if (o.ok) continue;
+      failed++;
+      fail(migrationId, entity, itemId(o), api, o.code, o.errorClass ?? 'invalid', o.reason ?? 'rejected by IM');
+    }
+    return { done: outcomes.length - failed, failed };
+  }
+
+  /** Runs `items` one call each, heartbeating progress so a retry resumes after the last finished item. */
+  async function sequentially<T>(items: T[], run: (item: T) => Promise<Counts>): Promise<Counts> {
+    const total = { done: 0, failed: 0 };
+    for (let i = resumeIndex(); i < items.length; i++) {
+      const c = await run(items[i]);
+      total.done += c.done;
+      total.failed += c.failed;
+      heartbeat({ index: i + 1 });
+    }
+    return total;
+  }
+
+  return {
+    importAccountBatch: ({ migrationId, after, limit }) =>
+      asActivity(async () => {
+        const page = source.accounts({ after: after ?? undefined, limit });
+        if (page.items.length === 0) return { done: 0, failed: 0 };
+        const outcomes = deps.accountListShape
+          ? await im.multiaccountImport({ AccountList: page.items.map((a) => ({ UserID: a.userId, Nick: a.nick, FaceUrl: a.faceUrl })) })
+          : await im.multiaccountImport({ Accounts: page.items.map((a) => a.userId) });
+        return recordOutcomes(migrationId, 'account', 'multiaccount_import', outcomes);
+      }),
+
+    importProfile: ({ migrationId, userId, skipNickAndFace }) =>
+      asActivity(async () => {
+        const profile = source.profile(userId);
+        const skip = new Set<string>(skipNickAndFace ? [PROFILE_TAGS.nick.tag, PROFILE_TAGS.faceUrl.tag] : []);
+        const items = (profile?.items ?? []).filter((i) => !skip.has(i.Tag));
+        if (items.length === 0) return { done: 1, failed: 0 };
+        return perItem(migrationId, 'profile', userId, 'portrait_set', () => im.call('portrait_set', { From_Account: userId, ProfileItem: items }));
+      }),
+
+    importFriendsPage: ({ migrationId, userId, after, limit }) =>
+      asActivity(async () => {
+        const page = source.friends(userId, { after, limit: Math.min(limit, limits.friend_import.maxItems) });
+        if (page.items.length === 0) return { done: 0, failed: 0 };
+        const AddFriendItem = page.items.map((f) => ({
+          To_Account: f.toUserId,
+          Remark: f.remark,
+          GroupName: f.groupNames,
+          AddSource: f.addSource,
+          AddWording: f.addWording,
+          AddTime: f.addTime,
+          CustomItem: f.customItems,
+        }));
+        try {
+          const outcomes = await im.friendImport({ From_Account: userId, AddFriendItem });
+          return { ...recordOutcomes(migrationId, 'friend', 'friend_import', outcomes, (o) => `${userId}>${o.id}`), next: page.next };
+        } catch (err) {
+          // The owner itself is missing: every friend of this page fails for the same reason.
+          if (err instanceof ImError && isItemFailure(err.errorClass)) {
+            for (const f of page.items) fail(migrationId, 'friend', `${userId}>${f.toUserId}`, 'friend_import', err.code, err.errorClass, err.info);
+            return { done: 0, failed: page.items.length, next: page.next };
+          }
+          throw err;
+        }
+      }),
+
+    importMessagesPage: ({ migrationId, userId, after, calls }) =>
+      asActivity(async () => {
+        const page = source.ownedMessages(userId, { after, limit: calls });
+        const counts = await sequentially(page.items, (m) => {
+          const { msgSeq, msgRandom } = messageIdentity(m.oldId);
+          return perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
+            im.call('importmsg', {
+              SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
+              From_Account: m.from,
+              To_Account: m.to,
+              MsgSeq: msgSeq,
+              MsgRandom: msgRandom,
+              MsgTimeStamp: m.time,
+              MsgBody: m.body,
+              CloudCustomData: m.cloudCustomData,
+            }),
+          );
+        });
+        return { ...counts, next: page.next };
+      }),
+
+    importReadMarksPage: ({ migrationId, userId, after, calls }) =>
+      asActivity(async () => {
+        const page = source.ownedReadMarks(userId, { after, limit: calls });
+        const counts = await sequentially(page.items, (r) =>
+          perItem(migrationId, 'readMark', `${r.reader}>${r.peer}`, 'admin_set_msg_read', () =>
+            im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
+          ),
+        );
+        return { ...counts, next: page.next };
+      }),
+
+    importGroup: ({ migrationId, groupId }) =>
+      asActivity(async (): Promise<{ outcome: GroupImportOutcome }> => {
+        const g = source.group(groupId);
+        if (!g) {
+          fail(migrationId, 'group', groupId, 'import_group', 10010, 'missing-reference', 'group is not in the staging store');
+          return { outcome: 'failed' };
+        }
+        if (NON_IMPORTABLE_GROUP_TYPES.includes(g.type as GroupType)) {
+          fail(migrationId, 'group', groupId, 'import_group', 10007, 'unsupported', `${g.type} groups cannot be imported into IM (create them live instead)`);
+          return { outcome: 'unsupported' };
+        }
+        try {
+          await im.call('import_group', {
+            GroupId: g.groupId,
+            Type: g.type,
+            Owner_Account: g.ownerId,
+            Name: g.name,
+            Introduction: g.introduction,
+            Notification: g.notification,
+            FaceUrl: g.faceUrl,
+            MaxMemberCount: g.maxMemberCount,
+            ApplyJoinOption: g.applyJoinOption,
+            CreateTime: g.createTime,
+            AppDefinedData: g.appDefinedData,
+          });
+          return { outcome: 'created' };
+        } catch (err) {
+          // Our own earlier import (a retry after a lost answer, or a re-run) holds the id.
+          if (err instanceof ImError && err.errorClass === 'already-exists') return { outcome: 'existed' };
+          if (err instanceof ImError && isItemFailure(err.errorClass)) {
+            fail(migrationId, 'group', groupId, 'import_group', err.code, err.errorClass, err.info);
+            return { outcome: 'failed' };
+          }
+          throw err;
+        }
+      }),
+
+    importGroupMembersPage: ({ migrationId, groupId, after, limit }) =>
+      asActivity(async () => {
+        const page = source.groupMembers(groupId, { after, limit: Math.min(limit, limits.import_group_member.maxItems) });
+        if (page.items.length === 0) return { done: 0, failed: 0 };
+        const outcomes = await im.importGroupMember({
+          GroupId: groupId,
+          // Unread counts are set after the group's messages: importing messages resets them.
+          MemberList: page.items.map((m) => ({ Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime })),
+        });
+        return { ...recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => `${groupId}>${o.id}`), next: page.next };
+      }),
+
+    importGroupMessagesPage: ({ migrationId, groupId, after, calls }) =>
+      asActivity(async (): Promise<PageOutcome> => {
+        const perCall = limits.import_group_msg.maxItems;
+        const cursor = GroupHistoryCursor.parse(after);
+        const group = source.group(groupId);
+        const page = source.groupMessages(groupId, { after: cursor.after, limit: calls * perCall });
+        if (page.items.length === 0) return { done: 0, failed: 0 };
+        // IM needs strictly increasing times after the group's creation: messages sharing a second
+        // (or older than the group) move to the next free second, in their original order.
+        let last = Math.max(cursor.lastSendTime, group?.createTime ?? 0);
+        const planned = page.items.map((m) => {
+          last = Math.max(m.time, last + 1);
+          return { m, sendTime: last };
+        });
+        // What IM already holds (an earlier attempt whose answer was lost, or a re-run) is skipped.
+        const info = await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] } });
+        const imLast = info.GroupInfo[0]?.LastMsgTime ?? 0;
+        const pending = planned.filter((p) => p.sendTime > imLast);
+        const counts = { done: planned.length - pending.length, failed: 0 };
+        const now = nowS();
+        for (let i = 0; i < pending.length; i += perCall) {
+          const chunk = pending.slice(i, i + perCall);
+          const tooNew = chunk.filter((p) => p.sendTime >= now);
+          for (const p of tooNew) fail(migrationId, 'groupMessage', p.m.oldId, 'import_group_msg', 10004, 'invalid', 'send time would not be before now after ordering');
+          counts.failed += tooNew.length;
+          const sendable = chunk.filter((p) => p.sendTime < now);
+          if (sendable.length === 0) continue;
+          const outcomes = await im.importGroupMsg({
+            GroupId: groupId,
+            MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: messageIdentity(p.m.oldId).msgRandom, MsgBody: p.m.body })),
+          });
+          const c = recordOutcomes(migrationId, 'groupMessage', 'import_group_msg', outcomes.map((o, j) => ({ ...o, id: sendable[j].m.oldId })));
+          counts.done += c.done;
+          counts.failed += c.failed;
+          heartbeat();
+        }
+        const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: last });
+        return { ...counts, next };
+      }),
+
+    setUnreadCountsPage: ({ migrationId, groupId, after, calls }) =>
+      asActivity(async () => {
+        const group = source.group(groupId);
+        const page = source.groupUnreadCounts(groupId, { after, limit: calls });
+        if (!group || !UNREAD_COUNT_GROUP_TYPES.includes(group.type as GroupType)) {
+          // IM keeps no unread counts for this type; setting them is ineffective, so nothing to do.
+          return { done: page.items.length, failed: 0, next: page.next };
+        }
+        const counts = await sequentially(page.items, (m) =>
+          perItem(migrationId, 'unreadCount', `${groupId}>${m.userId}`, 'set_unread_msg_num', () =>
+            im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 }),
+          ),
+        );
+        return { ...counts, next: page.next };
+      }),
+  };
+}
+
+/** A group-history cursor: the store's cursor plus the last send time assigned so far. */
+const GroupHistoryCursor = {
+  parse(cursor: string | undefined): { after?: string; lastSendTime: number } {
+    if (cursor === undefined) return { lastSendTime: 0 };
+    const parsed = JSON.parse(cursor) as { a: string; t: number };
+    return { after: parsed.a, lastSendTime: parsed.t };
+  },
+  format(c: { after: string; lastSendTime: number }): string {
+    return JSON.stringify({ a: c.after, t: c.lastSendTime });
+  },
+};
+
+const TOTAL_OF: Record<ImportPhase, keyof ReturnType<ImportSource['totals']> | undefined> = {
+  accounts: 'accounts',
+  profiles: 'accounts',
+  friends: 'friends',
+  messages: 'messages',
+  readMarks: 'readMarks',
+  groups: 'groups',
+  members: 'members',
+  groupMessages: 'groupMessages',
+  unreadCounts: 'unreadCounts',
+};
+
+export function createStoreActivities(deps: { source: ImportSource; failures: FailureSink }): StoreActivities {
+  const { source, failures } = deps;
+  return {
+    async countTotals({ phases }): Promise<PhaseTotals> {
+      const totals = source.totals();
+      const result = emptyTotals();
+      for (const phase of phases) {
+        const key = TOTAL_OF[phase];
+        if (key) result[phase] = totals[key];
+      }
+      return result;
+    },
+    async planAccountBatches({ after, batchSize, batches }) {
+      const starts: Array<string | null> = [];
+      let cursor = after;
+      for (let i = 0; i < batches; i++) {
+        const page = source.accountIds({ after: cursor, limit: batchSize });
+        if (page.items.length === 0) return { starts, next: undefined };
+        starts.push(cursor ?? null);
+        if (page.next === undefined) return { starts, next: undefined };
+        cursor = page.next;
+      }
+      return { starts, next: cursor };
+    },
+    async listUserIds({ after, limit }) {
+      const page = source.accountIds({ after, limit });
+      return { ids: page.items, next: page.next };
+    },
+    async listGroupIds({ after, limit }) {
+      const page = source.groupIds({ after, limit });
+      return { ids: page.items, next: page.next };
+    },
+    async summarizeFailures({ migrationId }) {
+      return failures.countByEntity(migrationId);
+    },
+  };
+}
