@@ -5,7 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { Api as TlsSigApi } from 'tls-sig-api-v2';
+// The package.json of tls-sig-api-v2 names two "main" files; import the real one explicitly.
+import { Api as TlsSigApi } from 'tls-sig-api-v2/TLSSigAPIv2';
 
 /** Lifetime of each admin UserSig we generate; renewed when less than RENEW_BEFORE_S remains. */
 export const ADMIN_USERSIG_LIFETIME_S = 24 * 3600;

@@ -318,6 +318,42 @@ export class StagingStore implements ImportSource, FailureSink {
     return { items: rows.map(memberFromRow), next: rows.length === page.limit ? encode([rows[rows.length - 1].account]) : undefined };
   }
 
+  // What verification expects, read page by page like the import.
+  conversations(page: PageRequest): Page<{ owner: string; peer: string; messages: number }> {
+    const [owner, peer] = decode(page.after, [START, START]);
+    const rows = this.db
+      .prepare(
+        `SELECT conv_owner AS owner, conv_peer AS peer, COUNT(*) AS messages FROM messages WHERE (conv_owner, conv_peer) > (?, ?)
+         GROUP BY conv_owner, conv_peer ORDER BY conv_owner, conv_peer LIMIT ?`,
+      )
+      .all(owner, peer, page.limit) as Array<{ owner: string; peer: string; messages: number }>;
+    const last = rows[rows.length - 1];
+    return { items: rows, next: rows.length === page.limit ? encode([last.owner, last.peer]) : undefined };
+  }
+
+  conversationMessageIds(owner: string, peer: string): string[] {
+    return this.db.prepare('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, old_id').pluck().all(owner, peer) as string[];
+  }
+
+  friendIds(owner: string): string[] {
+    return this.db.prepare('SELECT friend FROM friendships WHERE owner = ? ORDER BY friend').pluck().all(owner) as string[];
+  }
+
+  /** Every member (owner included) with role and unread count. */
+  allGroupMembers(groupId: string): ImportGroupMember[] {
+    const rows = this.db.prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? ORDER BY account').all(groupId) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
+    return rows.map(memberFromRow);
+  }
+
+  groupMessageCount(groupId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM group_messages WHERE group_id = ?').get(groupId) as { n: number }).n;
+  }
+
+  /** Failure-report item ids of one entity (verification leaves these out of "expected"). */
+  failedItemIds(migrationId: string, entity: string): Set<string> {
+    return new Set(this.db.prepare('SELECT item_id FROM failures WHERE migration_id = ? AND entity = ?').pluck().all(migrationId, entity) as string[]);
+  }
+
   // FailureSink: the failure report, keyed so a retried item overwrites its earlier entry.
   record(f: FailureRecord): void {
     this.db

@@ -7,6 +7,9 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ApiLimitTable } from '../im/apis';
 import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import { createImportActivities, createStoreActivities } from '../activities/import';
+import type { ImClient } from '../im/client';
+import type { StagingStore } from '../legacy/store';
 import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
 
 /** Which activity runs on which API's queue. */
@@ -110,4 +113,29 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
     },
     shutdown: () => workers.forEach((w) => w.shutdown()),
   };
+}
+
+/** Everything the import workers need to build their activities from. */
+export interface ImportStackOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  store: StagingStore;
+  im: ImClient;
+  limits: ApiLimitTable;
+  accountListShape: boolean;
+  activityConcurrency: number;
+}
+
+/** The workers of one process, wired to a staging store and an IM client (the CLI worker, the demo, tests). */
+export function createImportStack(opts: ImportStackOptions): Promise<ImportWorkers> {
+  return createImportWorkers({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueuePrefix: opts.taskQueuePrefix,
+    limits: opts.limits,
+    activityConcurrency: opts.activityConcurrency,
+    importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
+    storeActivities: createStoreActivities({ source: opts.store, failures: opts.store }),
+  });
 }

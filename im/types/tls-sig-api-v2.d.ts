@@ -1,4 +1,4 @@
-declare module 'tls-sig-api-v2' {
+declare module 'tls-sig-api-v2/TLSSigAPIv2' {
   export class Api {
     constructor(sdkappid: number, key: string);
     genUserSig(userid: string, expire: number): string;

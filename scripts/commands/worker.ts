@@ -4,11 +4,10 @@
  */
 import { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { createImportActivities, createStoreActivities } from '../../activities/import';
 import { ImClient } from '../../im/client';
 import { describeImConfig, loadImConfig } from '../../im/config';
 import { StagingStore } from '../../legacy/store';
-import { createImportWorkers } from '../../workers/import-workers';
+import { createImportStack } from '../../workers/import-workers';
 import { loadDotEnv, loadTemporalSettings } from '../../workers/settings';
 
 export function registerWorkerCommand(program: Command): void {
@@ -22,20 +21,15 @@ export function registerWorkerCommand(program: Command): void {
       const imConfig = loadImConfig();
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
       const connection = await NativeConnection.connect({ address: settings.TEMPORAL_ADDRESS });
-      const workers = await createImportWorkers({
+      const workers = await createImportStack({
         connection,
         namespace: settings.TEMPORAL_NAMESPACE,
         taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX,
+        store,
+        im: new ImClient(imConfig.client),
         limits: imConfig.limits,
+        accountListShape: imConfig.accountImportShape === 'AccountList',
         activityConcurrency: settings.TIM_ACTIVITY_CONCURRENCY,
-        importActivities: createImportActivities({
-          im: new ImClient(imConfig.client),
-          source: store,
-          failures: store,
-          limits: imConfig.limits,
-          accountListShape: imConfig.accountImportShape === 'AccountList',
-        }),
-        storeActivities: createStoreActivities({ source: store, failures: store }),
       });
       console.log(`workers on ${settings.TEMPORAL_ADDRESS} (namespace ${settings.TEMPORAL_NAMESPACE}, queues ${settings.TIM_TASK_QUEUE_PREFIX}-*); ${describeImConfig(imConfig)}`);
       process.once('SIGINT', () => workers.shutdown());

@@ -1,0 +1,170 @@
+/**
+ * The historical import end to end: a real dev server, the IM emulator, a sample bundle in a
+ * staging store, the real activities and workers. What IM holds is checked through IM's read APIs.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyImport, verificationPassed, formatVerificationTable } from '../activities/verify';
+import { startImEmulator, type ImEmulator } from '../emulator/im';
+import { resolveApiLimits } from '../im/apis';
+import { ImClient } from '../im/client';
+import { writeSampleBundle } from '../legacy/sample';
+import { StagingStore } from '../legacy/store';
+import { IMPORT_PHASES, type MigrationOptions } from '../workflows/api';
+import { migrationWorkflow } from '../workflows/migration';
+import { workflowTaskQueue } from '../workflows/task-queues';
+import { createImportStack, type ImportWorkers } from '../workers/import-workers';
+import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+
+const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'administrator' };
+
+describe('historical import against the IM emulator', () => {
+  let temporal: TestTemporal;
+  let emulator: ImEmulator;
+  let store: StagingStore;
+  let dir: string;
+
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
+    dir = mkdtempSync(join(tmpdir(), 'tim-import-'));
+    await writeSampleBundle(join(dir, 'bundle'), { seed: 42, users: 30, groups: 6, messages: 600, groupMessages: 400 });
+    store = new StagingStore(join(dir, 'staging.sqlite'));
+    const summary = await store.load(join(dir, 'bundle'));
+    expect(summary.errors).toBe(0);
+  });
+  afterAll(async () => {
+    store?.close();
+    await emulator?.close();
+    await temporal?.close();
+  });
+
+  const im = (timeoutMs = 10_000) => new ImClient({ ...IM, baseUrl: emulator.baseUrl, timeoutMs });
+
+  async function startWorkers(prefix: string, timeoutMs?: number): Promise<{ workers: ImportWorkers; running: Promise<void> }> {
+    const workers = await createImportStack({
+      connection: temporal.nativeConnection,
+      namespace: temporal.namespace,
+      taskQueuePrefix: prefix,
+      store,
+      im: im(timeoutMs),
+      limits: resolveApiLimits({}),
+      accountListShape: false,
+      activityConcurrency: 20,
+    });
+    return { workers, running: workers.run() };
+  }
+
+  const options = (prefix: string): MigrationOptions => ({
+    migrationId: uniqueId('import'),
+    taskQueuePrefix: prefix,
+    phases: [...IMPORT_PHASES],
+    userConcurrency: 10,
+    groupConcurrency: 6,
+    accountConcurrency: 2,
+    accountListShape: false,
+    batchSizes: { accounts: 100, friends: 1000, members: 20 },
+  });
+
+  /** Every c2c message in IM once: no duplicate (MsgSeq, MsgRandom) in any conversation. */
+  function duplicatesInIm(): number {
+    const snap = emulator.snapshot();
+    let dups = 0;
+    for (const list of Object.values(snap.conversations)) {
+      const seen = new Set<string>();
+      for (const m of list) {
+        const key = `${m.seq}|${m.random}|${m.time}`;
+        if (seen.has(key)) dups++;
+        seen.add(key);
+      }
+    }
+    for (const g of Object.values(snap.groups)) {
+      const seen = new Set<number>();
+      for (const m of g.messages) {
+        if (seen.has(m.random)) dups++;
+        seen.add(m.random);
+      }
+    }
+    return dups;
+  }
+
+  test('imports every kind of history, IM holds exactly what the store holds, and a re-run writes no duplicates', async () => {
+    emulator.reset();
+    const prefix = uniqueId('imp');
+    const { workers, running } = await startWorkers(prefix);
+    try {
+      const opts = options(prefix);
+      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      expect(result.state).toBe('completed');
+      expect(result.unsupportedGroups).toBe(1);
+      const rows = await verifyImport(im(), store, opts.migrationId);
+      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
+      expect(verificationPassed(rows)).toBe(true);
+      expect(rows.find((r) => r.what === 'One-to-one messages')!.found).toBe(600);
+      const callsBefore = emulator.counters().calls;
+
+      // The same migration again, under a new id: nothing new lands in IM.
+      const again = options(prefix);
+      const second = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: again.migrationId, args: [{ options: again }] });
+      expect(second.state).toBe('completed');
+      expect(duplicatesInIm()).toBe(0);
+      expect(verificationPassed(await verifyImport(im(), store, again.migrationId))).toBe(true);
+      expect(emulator.counters().calls.import_group_msg ?? 0).toBe(callsBefore.import_group_msg ?? 0);
+    } finally {
+      workers.shutdown();
+      await running;
+    }
+  });
+
+  test('with 5% retryable errors and 5% lost answers every message is in IM exactly once', async () => {
+    emulator.reset();
+    emulator.setFaults({ retryableErrorRate: 0.05, timeoutRate: 0.05 });
+    const prefix = uniqueId('imp');
+    // A short client timeout so lost answers are retried quickly.
+    const { workers, running } = await startWorkers(prefix, 4000);
+    try {
+      const opts = options(prefix);
+      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      expect(result.state).toBe('completed');
+      expect(emulator.counters().faultsInjected.retryable).toBeGreaterThan(0);
+      expect(emulator.counters().faultsInjected.timeout).toBeGreaterThan(0);
+      emulator.setFaults({ retryableErrorRate: 0, timeoutRate: 0 });
+      const rows = await verifyImport(im(), store, opts.migrationId);
+      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
+      expect(verificationPassed(rows)).toBe(true);
+      expect(duplicatesInIm()).toBe(0);
+    } finally {
+      emulator.setFaults({ retryableErrorRate: 0, timeoutRate: 0 });
+      workers.shutdown();
+      await running;
+    }
+  });
+
+  test('a worker killed mid-import and replaced: the run completes with every message once', async () => {
+    emulator.reset();
+    emulator.setFaults({ latencyMs: 5 });
+    const prefix = uniqueId('imp');
+    const first = await startWorkers(prefix);
+    const opts = options(prefix);
+    const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    // Let it get going, then stop this worker abruptly-ish: activities in flight are abandoned.
+    while ((emulator.counters().calls.importmsg ?? 0) < 100) await new Promise((r) => setTimeout(r, 50));
+    first.workers.shutdown();
+    await first.running;
+    const second = await startWorkers(prefix);
+    try {
+      const result = await handle.result();
+      expect(result.state).toBe('completed');
+      emulator.setFaults({ latencyMs: 0 });
+      const rows = await verifyImport(im(), store, opts.migrationId);
+      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
+      expect(verificationPassed(rows)).toBe(true);
+      expect(duplicatesInIm()).toBe(0);
+    } finally {
+      emulator.setFaults({ latencyMs: 0 });
+      second.workers.shutdown();
+      await second.running;
+    }
+  });
+});
