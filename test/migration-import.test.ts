@@ -117,9 +117,9 @@ describe('historical import against the IM emulator', () => {
     }
   });
 
-  test('with 5% retryable errors and 5% lost answers every message is in IM exactly once', async () => {
+  test('with 5% retryable errors and 2% lost answers every message is in IM exactly once', async () => {
     emulator.reset();
-    emulator.setFaults({ retryableErrorRate: 0.05, timeoutRate: 0.05 });
+    emulator.setFaults({ retryableErrorRate: 0.05, timeoutRate: 0.02 });
     const prefix = uniqueId('imp');
     // A short client timeout so lost answers are retried quickly.
     const { workers, running } = await startWorkers(prefix, 4000);

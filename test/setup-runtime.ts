@@ -1,8 +1,4 @@
-/** Keep the SDK's worker logs to warnings so test output shows what matters. */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+/** Tests show worker warnings and errors only, like the CLI. */
+import { installQuietWorkerLogging } from '../workers/logging';
 
-try {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-} catch {
-  // Already installed by an earlier test file in this jest worker process.
-}
+installQuietWorkerLogging();

@@ -94,31 +94,39 @@ export function formatProgressTable(progress: MigrationProgress): string {
 export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000): Promise<MigrationResult> {
   const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
   const bars = new MultiBar(
-    { format: ' {phase} |{bar}| {value}/{total} failed {failed} · {rate}/s · ETA {eta_s}s', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
+    { format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {eta}', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
     Presets.shades_classic,
   );
   const byPhase = new Map<ImportPhase, ReturnType<MultiBar['create']>>();
+  const draw = (phases: MigrationProgress['phases']) => {
+    for (const phase of IMPORT_PHASES) {
+      const p = phases[phase];
+      if (p.total === 0) continue;
+      const payload = {
+        phase: PHASE_LABELS[phase].padEnd(22),
+        failed: p.failed,
+        rate: p.ratePerSecond.toFixed(0),
+        eta: p.etaSeconds === null ? '…' : `${p.etaSeconds}s`,
+      };
+      const bar = byPhase.get(phase) ?? bars.create(p.total, 0, payload);
+      byPhase.set(phase, bar);
+      bar.setTotal(p.total);
+      bar.update(p.done + p.failed, payload);
+    }
+  };
   const done = handle.result();
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   try {
     while (!finished) {
       try {
-        const progress = await handle.query(progressQuery);
-        for (const phase of IMPORT_PHASES) {
-          const p = progress.phases[phase];
-          if (p.total === 0) continue;
-          const payload = { phase: PHASE_LABELS[phase].padEnd(22), failed: p.failed, rate: p.ratePerSecond.toFixed(0) };
-          const bar = byPhase.get(phase) ?? bars.create(p.total, 0, payload);
-          byPhase.set(phase, bar);
-          bar.setTotal(p.total);
-          bar.update(p.done + p.failed, payload);
-        }
+        draw((await handle.query(progressQuery)).phases);
       } catch {
         // Between runs (continue-as-new) a query can miss; the next tick catches up.
       }
       await new Promise((r) => setTimeout(r, intervalMs));
     }
+    draw((await done).phases);
   } finally {
     bars.stop();
   }

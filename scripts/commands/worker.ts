@@ -8,6 +8,7 @@ import { ImClient } from '../../im/client';
 import { describeImConfig, loadImConfig } from '../../im/config';
 import { StagingStore } from '../../legacy/store';
 import { createImportStack } from '../../workers/import-workers';
+import { installQuietWorkerLogging } from '../../workers/logging';
 import { loadDotEnv, loadTemporalSettings } from '../../workers/settings';
 
 export function registerWorkerCommand(program: Command): void {
@@ -17,6 +18,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--store <path>', 'staging store (default: TIM_STORE)')
     .action(async (opts: { store?: string }) => {
       loadDotEnv();
+      installQuietWorkerLogging();
       const settings = loadTemporalSettings();
       const imConfig = loadImConfig();
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
