@@ -1,4 +1,4 @@
-/** Tests show worker warnings and errors only, like the CLI. */
+/** Tests show worker errors only: expected retries would bury the output. */
 import { installQuietWorkerLogging } from '../workers/logging';
 
-installQuietWorkerLogging();
+installQuietWorkerLogging('ERROR');

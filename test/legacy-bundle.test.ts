@@ -1,0 +1,184 @@
+/** The old-system side: validation, id mapping, the staging store and the sample generator. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isValidGroupId, isValidUserId } from '../im/messages';
+import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
+import { writeSampleBundle } from '../legacy/sample';
+import { StagingStore } from '../legacy/store';
+import { formatIssue, validateBundle, type BundleIssue } from '../legacy/validate';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'tim-legacy-'));
+const text = (t: string) => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
+
+function writeBundle(files: Record<string, unknown[] | string>): string {
+  const dir = join(tmp(), 'bundle');
+  mkdirSync(dir, { recursive: true });
+  for (const [file, lines] of Object.entries(files)) {
+    writeFileSync(join(dir, file), typeof lines === 'string' ? lines : lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+  }
+  return dir;
+}
+
+async function issuesOf(dir: string): Promise<string[]> {
+  const issues: BundleIssue[] = [];
+  await validateBundle(dir, { onIssue: (i) => issues.push(i) });
+  return issues.map(formatIssue);
+}
+
+describe('validate', () => {
+  test('names the file, line and field of schema and reference errors, and a broken line does not stop it', async () => {
+    const dir = writeBundle({
+      'accounts.ndjson': [{ id: 'alice' }, { id: 'dave', gender: 'robot' }, '{not json', { id: 'carol', nick: 'x'.repeat(501) }, { id: 'bob' }],
+      'messages.ndjson': [
+        { id: 'm1', from: 'alice', to: 'bob', time: 1700000000, body: text('hi') },
+        { id: 'm2', from: 'alice', to: 'zed', time: 1700000001, body: text('who?') },
+        { id: 'm1', from: 'bob', to: 'alice', time: 1700000002, body: text('dup') },
+        { id: 'm3', from: 'bob', to: 'alice', time: 1700000003, body: [{ MsgType: 'TIMFileElem', MsgContent: { Url: 'https://x/f', UUID: 'u' } }] },
+      ],
+      'group-members.ndjson': [{ group: 'nowhere', account: 'alice' }],
+    });
+    expect(await issuesOf(dir)).toEqual([
+      expect.stringMatching(/^accounts\.ndjson:2 gender: /),
+      expect.stringMatching(/^accounts\.ndjson:3: not valid JSON/),
+      expect.stringMatching(/^accounts\.ndjson:4 nick: longer than 500 bytes$/),
+      'messages.ndjson:2 to: unknown account "zed"',
+      'messages.ndjson:3 id: duplicate message id "m1"',
+      expect.stringMatching(/^messages\.ndjson:4 body\.0\.MsgContent\.Download_Flag: /),
+      'group-members.ndjson:1 group: unknown group "nowhere"',
+    ]);
+  });
+
+  test('the sample generator’s --with-errors set is exactly what validate reports', async () => {
+    const dir = join(tmp(), 'sample');
+    const sample = await writeSampleBundle(dir, { seed: 3, users: 40, groups: 6, messages: 500, groupMessages: 300, withErrors: true });
+    const issues: BundleIssue[] = [];
+    const summary = await validateBundle(dir, { onIssue: (i) => issues.push(i) });
+    expect(issues.map((i) => `${i.file}:${i.line}`)).toEqual(sample.errors.map((e) => `${e.file}:${e.line}`));
+    for (const [i, e] of sample.errors.entries()) {
+      expect(issues[i].field).toBe(e.field);
+      expect(issues[i].reason).toMatch(e.reason);
+    }
+    expect(summary.errors).toBe(sample.errors.length);
+  });
+
+  test('a clean sample validates with no errors and --max-errors stops printing', async () => {
+    const dir = join(tmp(), 'sample');
+    await writeSampleBundle(dir, { seed: 5, users: 30, groups: 5, messages: 300, groupMessages: 200 });
+    expect((await validateBundle(dir)).errors).toBe(0);
+    const bad = join(tmp(), 'bad');
+    await writeSampleBundle(bad, { seed: 5, users: 30, groups: 5, messages: 300, groupMessages: 200, withErrors: true });
+    const printed: BundleIssue[] = [];
+    const summary = await validateBundle(bad, { maxErrors: 3, onIssue: (i) => printed.push(i) });
+    expect(printed).toHaveLength(3);
+    expect(summary.truncated).toBe(true);
+  });
+});
+
+describe('id mapping', () => {
+  test('keeps ids IM accepts and maps the others to valid, stable ids', () => {
+    expect(toImUserId('alice_01')).toBe('alice_01');
+    const mapped = toImUserId('alice@example.com');
+    expect(mapped).toMatch(/^m_[a-z2-7]{26}$/);
+    expect(isValidUserId(mapped)).toBe(true);
+    expect(toImUserId('alice@example.com')).toBe(mapped);
+    expect(toImUserId('x'.repeat(33))).not.toBe('x'.repeat(33));
+    expect(toImGroupId('team-1', 'Public')).toBe('team-1');
+    expect(isValidGroupId(toImGroupId('群组 1', 'Public'), 'Public')).toBe(true);
+    expect(toImGroupId('plain', 'Community')).toMatch(/^@TGS#_m_/);
+    expect(messageIdentity('c2c-1')).toEqual(messageIdentity('c2c-1'));
+    expect(messageIdentity('c2c-1')).not.toEqual(messageIdentity('c2c-2'));
+  });
+
+  test('the store answers both directions, for users and groups', async () => {
+    const dir = writeBundle({
+      'accounts.ndjson': [{ id: 'plain' }, { id: 'has space' }],
+      'groups.ndjson': [{ id: 'grüppe', type: 'Public', name: 'G', owner: 'has space' }],
+      'messages.ndjson': [{ id: 'm1', from: 'has space', to: 'plain', time: 1700000000, body: text('hi') }],
+    });
+    const store = new StagingStore(join(tmp(), 's.sqlite'));
+    await store.load(dir);
+    const im = toImUserId('has space');
+    expect(store.toOldUserId(im)).toBe('has space');
+    expect(store.toImUserId('has space')).toBe(im);
+    expect(store.toOldUserId('plain')).toBe('plain');
+    const g = store.toImGroupId('grüppe', 'Public');
+    expect(store.toOldGroupId(g)).toBe('grüppe');
+    expect(store.group(g)?.ownerId).toBe(im);
+    expect(store.ownedMessages(im < 'plain' ? im : 'plain', { limit: 10 }).items[0].from).toBe(im);
+    store.close();
+  });
+
+  test('an old id whose mapping equals another account’s id is reported, not merged', async () => {
+    const dir = writeBundle({ 'accounts.ndjson': [{ id: 'bob smith' }, { id: toImUserId('bob smith') }] });
+    expect(await issuesOf(dir)).toEqual([expect.stringMatching(/^accounts\.ndjson:2 id: maps to IM id .* which account "bob smith" already has$/)]);
+  });
+});
+
+describe('staging store', () => {
+  test('loading twice gives the same state', async () => {
+    const dir = join(tmp(), 'sample');
+    await writeSampleBundle(dir, { seed: 9, users: 30, groups: 5, messages: 400, groupMessages: 200 });
+    const store = new StagingStore(join(tmp(), 's.sqlite'));
+    await store.load(dir);
+    const dump = () =>
+      ['accounts', 'friendships', 'messages', 'read_marks', 'groups', 'group_members', 'group_messages', 'id_map'].map((t) =>
+        store.db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all(),
+      );
+    const first = JSON.stringify(dump());
+    await store.load(dir);
+    expect(JSON.stringify(dump())).toBe(first);
+    expect(store.totals().messages).toBe(400);
+    store.close();
+  });
+
+  test('a bundle with errors loads nothing', async () => {
+    const dir = join(tmp(), 'bad');
+    await writeSampleBundle(dir, { seed: 9, users: 20, groups: 4, messages: 100, groupMessages: 50, withErrors: true });
+    const store = new StagingStore(join(tmp(), 's.sqlite'));
+    const summary = await store.load(dir);
+    expect(summary.errors).toBeGreaterThan(0);
+    expect(store.totals().accounts).toBe(0);
+    store.close();
+  });
+
+  test('keyset pages never skip or repeat rows when many share a timestamp', async () => {
+    const messages = [];
+    for (let i = 0; i < 237; i++) messages.push({ id: `m${String(i).padStart(3, '0')}`, from: i % 3 ? 'a' : 'b', to: i % 3 ? 'b' : 'a', time: 1700000000 + Math.floor(i / 50), body: text(`${i}`) });
+    for (let i = 0; i < 61; i++) messages.push({ id: `c${i}`, from: 'a', to: 'c', time: 1700000000, body: text(`${i}`) });
+    const groupMessages = Array.from({ length: 101 }, (_, i) => ({ id: `g${i}`, group: 'g', from: 'a', time: 1700000000 + (i % 2), body: text(`${i}`) }));
+    const dir = writeBundle({
+      'accounts.ndjson': [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      'groups.ndjson': [{ id: 'g', type: 'Public', name: 'G', owner: 'a', createTime: 1600000000 }],
+      'messages.ndjson': messages,
+      'group-messages.ndjson': groupMessages,
+    });
+    const store = new StagingStore(join(tmp(), 's.sqlite'));
+    await store.load(dir);
+    for (const limit of [1, 7, 50, 1000]) {
+      const seen: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = store.ownedMessages('a', { after, limit });
+        seen.push(...page.items.map((m) => m.oldId));
+        after = page.next;
+      } while (after !== undefined);
+      expect(seen).toHaveLength(298);
+      expect(new Set(seen).size).toBe(298);
+      const groupSeen: string[] = [];
+      after = undefined;
+      do {
+        const page = store.groupMessages('g', { after, limit });
+        groupSeen.push(...page.items.map((m) => m.oldId));
+        after = page.next;
+      } while (after !== undefined);
+      expect(new Set(groupSeen).size).toBe(101);
+      expect(groupSeen).toHaveLength(101);
+    }
+    // Within a conversation, time order.
+    const all = store.ownedMessages('a', { limit: 1000 }).items;
+    const ab = all.filter((m) => m.to === 'b' || m.from === 'b');
+    expect(ab.map((m) => m.time)).toEqual([...ab.map((m) => m.time)].sort((x, y) => x - y));
+    store.close();
+  });
+});
