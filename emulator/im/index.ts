@@ -37,7 +37,7 @@ export interface EmulatorFaults {
   latencyMs: number;
   /** Share of calls answered with the API family's retryable code; the write is not applied. */
   retryableErrorRate: number;
-  /** Share of calls whose write IS applied but whose answer never comes (the adversarial case for idempotency). */
+  /** Share of calls whose write IS applied but whose answer is lost (connection dropped): the adversarial case for idempotency. */
   timeoutRate: number;
   /** Share of calls answered with HTTP 502 and no JSON; the write is not applied. */
   http5xxRate: number;
