@@ -27,8 +27,11 @@ export interface ParsedLine<E extends BundleEntity> {
   issues: BundleIssue[];
 }
 
-/** Every non-empty line of one entity's file, parsed; absent file → nothing. */
-export async function* readEntity<E extends BundleEntity>(dir: string, entity: E): AsyncGenerator<ParsedLine<E>> {
+/**
+ * Every non-empty line of one entity's file, parsed; absent file → nothing. `trusted` skips the
+ * schema (for a second pass over a file that was just validated).
+ */
+export async function* readEntity<E extends BundleEntity>(dir: string, entity: E, opts: { trusted?: boolean } = {}): AsyncGenerator<ParsedLine<E>> {
   const file = BUNDLE_FILES[entity];
   const path = join(dir, file);
   if (!existsSync(path)) return;
@@ -42,6 +45,10 @@ export async function* readEntity<E extends BundleEntity>(dir: string, entity: E
       json = JSON.parse(text);
     } catch (err) {
       yield { line, issues: [{ file, line, field: '', reason: `not valid JSON (${(err as Error).message})` }] };
+      continue;
+    }
+    if (opts.trusted) {
+      yield { line, record: json as BundleRecord<E>, issues: [] };
       continue;
     }
     const parsed = RECORD_SCHEMAS[entity].safeParse(json);
