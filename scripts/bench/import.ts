@@ -1,0 +1,139 @@
+/**
+ * Import benchmarks, each one run on the same machine in one process (a dev server, the IM
+ * emulator, the real workers):
+ *   - rate use: one-to-one import with the emulator's default limits and latency: importmsg calls
+ *     per second sustained against its 200/s, and the share refused for rate (goals ≥ 90 %, < 1 %);
+ *   - overlap: the sample dataset's total time against the slowest API's bound (calls it needs over
+ *     its rate) (goal ≤ 1.2×);
+ *   - overhead: limits lifted and no latency, API calls per second through the whole stack beside
+ *     a plain concurrent script making the same calls.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { startImEmulator, type ImEmulator } from '../../emulator/im';
+import { IM_API_NAMES, resolveApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
+import { ImClient } from '../../im/client';
+import { messageIdentity } from '../../legacy/id-mapping';
+import { writeSampleBundle, SAMPLE_DEFAULTS } from '../../legacy/sample';
+import { StagingStore } from '../../legacy/store';
+import { IMPORT_PHASES, type ImportPhase } from '../../workflows/api';
+import { migrationWorkflow } from '../../workflows/migration';
+import { workflowTaskQueue } from '../../workflows/task-queues';
+import { createImportStack } from '../../workers/import-workers';
+import { installQuietWorkerLogging } from '../../workers/logging';
+import { startDevServer } from '../lib/dev-server';
+
+const IM = { sdkAppId: 1400000999, secretKey: randomBytes(16).toString('hex'), admin: 'administrator' };
+const totalCalls = (c: Partial<Record<ImApiName, number>>) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
+
+async function runMigration(
+  env: { client: Client; connection: NativeConnection; namespace: string },
+  emulator: ImEmulator,
+  store: StagingStore,
+  limits: ApiLimitTable,
+  phases: ImportPhase[],
+  prefix: string,
+): Promise<number> {
+  const workers = await createImportStack({ connection: env.connection, namespace: env.namespace, taskQueuePrefix: prefix, store, im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }), limits, accountListShape: false, activityConcurrency: 50 });
+  const running = workers.run();
+  const started = Date.now();
+  try {
+    await env.client.workflow.execute(migrationWorkflow, {
+      taskQueue: workflowTaskQueue(prefix),
+      workflowId: `${prefix}-run`,
+      args: [{ options: { migrationId: `${prefix}-run`, taskQueuePrefix: prefix, phases, userConcurrency: 200, groupConcurrency: 50, accountConcurrency: 4, accountListShape: false, batchSizes: { accounts: 100, friends: 1000, members: 20 } } }],
+    });
+    return (Date.now() - started) / 1000;
+  } finally {
+    workers.shutdown();
+    await running;
+  }
+}
+
+async function loadSample(dir: string, opts: Parameters<typeof writeSampleBundle>[1]): Promise<StagingStore> {
+  await writeSampleBundle(join(dir, 'bundle'), opts);
+  const store = new StagingStore(join(dir, 'staging.sqlite'));
+  await store.load(join(dir, 'bundle'));
+  return store;
+}
+
+async function main(): Promise<void> {
+  installQuietWorkerLogging('ERROR');
+  const server = await startDevServer({ log: () => undefined });
+  const connection = await NativeConnection.connect({ address: server.address });
+  const env = { client: new Client({ connection: server.env.connection, namespace: server.namespace }), connection, namespace: server.namespace };
+  const dir = mkdtempSync(join(tmpdir(), 'tim-bench-import-'));
+  const defaults = resolveApiLimits({});
+
+  // 1. Rate use: one-to-one history at importmsg's documented 200/s, emulator latency 30 ms.
+  const emulator = await startImEmulator({ ...IM });
+  const c2cStore = await loadSample(join(dir, 'c2c'), { seed: 11, users: 400, groups: 0, messages: 12_000, groupMessages: 0 });
+  await runMigration(env, emulator, c2cStore, defaults, ['accounts'], 'bench-c2c-accounts');
+  const before = emulator.counters();
+  const c2cSeconds = await runMigration(env, emulator, c2cStore, defaults, ['messages'], 'bench-c2c');
+  const after = emulator.counters();
+  const importmsgCalls = (after.calls.importmsg ?? 0) - (before.calls.importmsg ?? 0);
+  const refused = (after.rejectedForRate.importmsg ?? 0) - (before.rejectedForRate.importmsg ?? 0);
+  const rateUse = { messages: 12_000, seconds: c2cSeconds, callsPerSecond: importmsgCalls / c2cSeconds, limit: defaults.importmsg.callsPerSecond, share: importmsgCalls / c2cSeconds / defaults.importmsg.callsPerSecond, refusedShare: refused / importmsgCalls };
+  console.log('rate use', rateUse);
+
+  // 2. Overlap: the demo's sample dataset, every phase.
+  emulator.reset();
+  const sampleStore = await loadSample(join(dir, 'sample'), { seed: 1, ...SAMPLE_DEFAULTS });
+  const totalSeconds = await runMigration(env, emulator, sampleStore, defaults, [...IMPORT_PHASES], 'bench-overlap');
+  const calls = emulator.counters().calls;
+  const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({ api, calls: calls[api] ?? 0, seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond }));
+  const slowest = bounds.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+  const overlap = { totalSeconds, slowestApi: slowest.api, slowestBoundSeconds: slowest.seconds, ratio: totalSeconds / slowest.seconds, bounds };
+  console.log('overlap', { ...overlap, bounds: undefined });
+  await emulator.close();
+
+  // 3. Overhead: limits lifted, no latency; the stack against a plain concurrent script.
+  const fast = await startImEmulator({ ...IM, faults: { latencyMs: 0 }, limits: Object.fromEntries(IM_API_NAMES.map((a) => [a, { callsPerSecond: 1_000_000 }])) });
+  const lifted = Object.fromEntries(IM_API_NAMES.map((a) => [a, { ...defaults[a], callsPerSecond: 100_000 }])) as ApiLimitTable;
+  await runMigration(env, fast, c2cStore, lifted, ['accounts'], 'bench-fast-accounts');
+  const fastBefore = totalCalls(fast.counters().calls);
+  const stackSeconds = await runMigration(env, fast, c2cStore, lifted, ['messages'], 'bench-fast');
+  const stackCalls = totalCalls(fast.counters().calls) - fastBefore;
+  // The same importmsg calls from a plain script, 50 at a time.
+  fast.reset();
+  const im = new ImClient({ ...IM, baseUrl: fast.baseUrl });
+  const accounts = c2cStore.accountIds({ limit: 100_000 }).items;
+  for (let i = 0; i < accounts.length; i += 100) await im.call('multiaccount_import', { Accounts: accounts.slice(i, i + 100) });
+  const messages = c2cStore.db.prepare('SELECT old_id, sender, receiver, time, body FROM messages').all() as Array<{ old_id: string; sender: string; receiver: string; time: number; body: string }>;
+  const scriptStarted = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (next < messages.length) {
+        const m = messages[next++];
+        const { msgSeq, msgRandom } = messageIdentity(m.old_id);
+        await im.call('importmsg', { SyncFromOldSystem: 2, From_Account: m.sender, To_Account: m.receiver, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: JSON.parse(m.body) });
+      }
+    }),
+  );
+  const scriptSeconds = (Date.now() - scriptStarted) / 1000;
+  const overhead = { stackCallsPerSecond: stackCalls / stackSeconds, scriptCallsPerSecond: messages.length / scriptSeconds, ratio: stackCalls / stackSeconds / (messages.length / scriptSeconds) };
+  console.log('overhead', overhead);
+  await fast.close();
+
+  const result = { benchmark: 'import', at: new Date().toISOString(), rateUse, overlap, overhead, goals: { rateShare: 0.9, refusedShare: 0.01, overlapRatio: 1.2 } };
+  writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'import.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(
+    `\n| importmsg calls/s (share of 200) | refused for rate | total / slowest bound | stack / plain script calls/s |\n|---:|---:|---:|---:|\n` +
+      `| ${rateUse.callsPerSecond.toFixed(0)} (${(rateUse.share * 100).toFixed(0)} %) | ${(rateUse.refusedShare * 100).toFixed(2)} % | ${overlap.ratio.toFixed(2)} (${overlap.slowestApi}) | ${overhead.stackCallsPerSecond.toFixed(0)} / ${overhead.scriptCallsPerSecond.toFixed(0)} = ${overhead.ratio.toFixed(2)} |`,
+  );
+  await connection.close();
+  c2cStore.close();
+  sampleStore.close();
+  await server.stop();
+}
+
+void main().then(() => process.exit(0), (err) => {
+  console.error(err);
+  process.exit(1);
+});
