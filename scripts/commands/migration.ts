@@ -22,6 +22,7 @@ import {
 import { migrationWorkflow } from '../../workflows/migration';
 import { workflowTaskQueue } from '../../workflows/task-queues';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
+import { StagingStore } from '../../legacy/store';
 
 export async function connectClient(settings: TemporalSettings): Promise<Client> {
   const connection = await Connection.connect({ address: settings.TEMPORAL_ADDRESS });
@@ -200,10 +201,41 @@ export function registerMigrationCommands(program: Command): void {
       }),
     );
 
+  registerReportCommand(program);
+
   program
     .command('watch <workflowId>')
     .description('live progress bars until the migration ends')
     .action(async (workflowId: string) => withClient(async (client) => printResult(await watchMigration(client, workflowId))));
+}
+
+/** `report`: every item IM rejected for good, with its reason code, from the store's failure report. */
+function registerReportCommand(program: Command): void {
+  program
+    .command('report <workflowId>')
+    .description('the failure report of a migration: entity, id, API, code, class and reason of every item IM rejected for good')
+    .option('--store <path>', 'staging store (default: TIM_STORE)')
+    .option('--entity <entity>', 'only this entity (account, profile, friend, message, readMark, group, member, groupMessage, unreadCount)')
+    .action((workflowId: string, opts: { store?: string; entity?: string }) => {
+      loadDotEnv();
+      const store = new StagingStore(opts.store ?? loadTemporalSettings().TIM_STORE);
+      try {
+        const counts = store.countByEntity(workflowId);
+        if (Object.keys(counts).length === 0) {
+          console.log(`${workflowId}: no failures`);
+          return;
+        }
+        console.log(`${workflowId}: ${Object.entries(counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+        let after: string | undefined;
+        do {
+          const page = store.failures(workflowId, { after, limit: 500, entity: opts.entity });
+          for (const f of page.items) console.log(`${f.entity}\t${f.itemId}\t${f.api}\t${f.code}\t${f.errorClass}\t${f.reason}`);
+          after = page.next;
+        } while (after !== undefined);
+      } finally {
+        store.close();
+      }
+    });
 }
 
 export function printResult(result: MigrationResult): void {
