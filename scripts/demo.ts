@@ -22,6 +22,7 @@ import { IMPORT_PHASES } from '../workflows/api';
 import { createImportStack } from '../workers/import-workers';
 import { installQuietWorkerLogging } from '../workers/logging';
 import { startDevServer } from './lib/dev-server';
+import { checkProgressInWebUi } from './lib/web-ui-check';
 import { printResult, startMigration, watchMigration } from './commands/migration';
 import { printSummary } from './commands/legacy';
 
@@ -34,6 +35,7 @@ const program = new Command('demo')
   .option('--group-messages <n>', 'sample group messages', String(SAMPLE_DEFAULTS.groupMessages))
   .option('--seed <n>', 'sample seed', '1')
   .option('--keep', 'leave the stack running (for the Web UI) until Ctrl-C')
+  .option('--screenshot <png>', 'open the migration in the Web UI with Chromium, check the progress table is shown, save a screenshot')
   .parse();
 
 const log = (line: string) => console.log(line);
@@ -104,6 +106,12 @@ async function main(): Promise<number> {
   if (failures.items.length) {
     log('\nFailure report (first 20):');
     for (const f of failures.items) log(`  ${f.entity} ${f.itemId}: ${f.api} ${f.code} ${f.errorClass}: ${f.reason}`);
+  }
+
+  if (o.screenshot) {
+    const check = await checkProgressInWebUi({ uiUrl: server.uiUrl!, namespace: server.namespace, workflowId, expectText: 'Member unread counts', screenshot: o.screenshot });
+    log(`\nWeb UI check: progress table ${check.found ? 'shown' : 'NOT shown'} at ${check.url}; screenshot ${check.screenshot}`);
+    if (!check.found) return 1;
   }
 
   if (o.keep) {
