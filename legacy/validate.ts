@@ -27,11 +27,8 @@ export interface ParsedLine<E extends BundleEntity> {
   issues: BundleIssue[];
 }
 
-/**
- * Every non-empty line of one entity's file, parsed; absent file → nothing. `trusted` skips the
- * schema (for a second pass over a file that was just validated).
- */
-export async function* readEntity<E extends BundleEntity>(dir: string, entity: E, opts: { trusted?: boolean } = {}): AsyncGenerator<ParsedLine<E>> {
+/** Every non-empty line of one entity's file, parsed; absent file → nothing. */
+export async function* readEntity<E extends BundleEntity>(dir: string, entity: E): AsyncGenerator<ParsedLine<E>> {
   const file = BUNDLE_FILES[entity];
   const path = join(dir, file);
   if (!existsSync(path)) return;
@@ -45,10 +42,6 @@ export async function* readEntity<E extends BundleEntity>(dir: string, entity: E
       json = JSON.parse(text);
     } catch (err) {
       yield { line, issues: [{ file, line, field: '', reason: `not valid JSON (${(err as Error).message})` }] };
-      continue;
-    }
-    if (opts.trusted) {
-      yield { line, record: json as BundleRecord<E>, issues: [] };
       continue;
     }
     const parsed = RECORD_SCHEMAS[entity].safeParse(json);
@@ -80,7 +73,12 @@ export interface BundleIndex {
 
 export async function validateBundle(
   dir: string,
-  opts: { maxErrors?: number; onIssue?: (issue: BundleIssue) => void } = {},
+  opts: {
+    maxErrors?: number;
+    onIssue?: (issue: BundleIssue) => void;
+    /** Each record that passed every check, as it is read (load writes it in the same pass). */
+    onRecord?: <E extends BundleEntity>(entity: E, record: BundleRecord<E>) => void;
+  } = {},
 ): Promise<ValidationSummary & { index: BundleIndex }> {
   const entities = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, { records: 0, errors: 0 }])) as Record<BundleEntity, EntitySummary>;
   let errors = 0;
@@ -108,6 +106,7 @@ export async function validateBundle(
       if (parsed.record) check(parsed.record, (field, reason) => lineIssues.push({ file, line: parsed.line, field, reason }));
       for (const issue of lineIssues) report(entity, issue);
       if (lineIssues.length) entities[entity].errors -= lineIssues.length - 1; // count records in error, not issues
+      else if (parsed.record && errors === 0) opts.onRecord?.(entity, parsed.record);
     }
   }
 
