@@ -15,11 +15,11 @@ import type { Counts, ImportPhase, PhaseTotals } from '../workflows/api';
 import { emptyTotals } from '../workflows/api';
 import type { GroupImportOutcome, ImportActivities, PageOutcome, StoreActivities } from './contracts';
 import { asActivity, isItemFailure } from './im-failures';
-import type { FailureRecord, FailureSink, ImportSource } from './import-source';
+import type { FailureRecord, FailureSink, LegacySource } from '../legacy/source';
 
 export interface ImportDeps {
   im: ImClient;
-  source: ImportSource;
+  source: LegacySource;
   failures: FailureSink;
   limits: ApiLimitTable;
   /** multiaccount_import with `AccountList` (nick and face in the same call). */
@@ -276,7 +276,7 @@ const GroupHistoryCursor = {
   },
 };
 
-const TOTAL_OF: Record<ImportPhase, keyof ReturnType<ImportSource['totals']> | undefined> = {
+const TOTAL_OF: Record<ImportPhase, keyof ReturnType<LegacySource['totals']> | undefined> = {
   accounts: 'accounts',
   profiles: 'accounts',
   friends: 'friends',
@@ -288,7 +288,7 @@ const TOTAL_OF: Record<ImportPhase, keyof ReturnType<ImportSource['totals']> | u
   unreadCounts: 'unreadCounts',
 };
 
-export function createStoreActivities(deps: { source: ImportSource; failures: FailureSink }): StoreActivities {
+export function createStoreActivities(deps: { source: LegacySource; failures: FailureSink }): StoreActivities {
   const { source, failures } = deps;
   return {
     async countTotals({ phases }): Promise<PhaseTotals> {

@@ -1,7 +1,7 @@
 /**
  * The staging store: the bundle loaded into SQLite (better-sqlite3, WAL), with the indexes the
  * import pages through by keyset (never offsets), the id mapping in both directions, and the
- * failure report. It implements the import's `ImportSource` and `FailureSink`.
+ * failure report. It implements the import's `LegacySource` and `FailureSink`.
  *
  * The SQL is plain (row-value comparisons, upserts with ON CONFLICT) so that a PostgreSQL driver
  * can run the same statements; only this file knows the driver.
@@ -18,11 +18,11 @@ import type {
   ImportGroupMessage,
   ImportProfile,
   ImportReadMark,
-  ImportSource,
+  LegacySource,
   ImportTotals,
   Page,
   PageRequest,
-} from '../activities/import-source';
+} from './source';
 import { PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, type AccountRecord, type BundleEntity, type BundleRecord, type FriendshipRecord, type GroupRecord } from './bundle';
 import { toImGroupId, toImUserId } from './id-mapping';
@@ -63,7 +63,7 @@ export interface LoadSummary extends ValidationSummary {
   seconds: number;
 }
 
-export class StagingStore implements ImportSource, FailureSink {
+export class StagingStore implements LegacySource, FailureSink {
   readonly db: Database.Database;
 
   constructor(path: string) {
@@ -195,7 +195,7 @@ export class StagingStore implements ImportSource, FailureSink {
     return this.db.prepare('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
   }
 
-  // ImportSource
+  // LegacySource
   totals(): ImportTotals {
     const count = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
     return {

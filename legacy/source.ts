@@ -1,7 +1,7 @@
 /**
  * What the import activities read from the staging store, page by page with keyset cursors. The
  * ids here are IM ids (already mapped); message bodies are IM elements, passed through unchanged.
- * `legacy/` implements it over SQLite (see createImportSource in legacy/).
+ * The staging store (legacy/store.ts) implements it over SQLite; a PostgreSQL store comes next.
  */
 import type { MsgBody } from '../im/messages';
 
@@ -93,7 +93,7 @@ export interface ImportTotals {
   unreadCounts: number;
 }
 
-export interface ImportSource {
+export interface LegacySource {
   totals(): ImportTotals;
   accounts(page: PageRequest): Page<ImportAccount>;
   /** Ids only, for planning and for fanning out child workflows. */
