@@ -15,7 +15,7 @@ import {
 import type { ImportActivities, StoreActivities } from '../activities/contracts';
 import { NON_RETRYABLE_ERROR_CLASSES } from '../im/errors';
 import type { ImApiName } from '../im/apis';
-import { cancelSignal, childProgressSignal, pauseSignal, resumeSignal, type Counts, type ImportPhase, type ProgressDelta } from './api';
+import { cancelSignal, childProgressSignal, pauseSignal, resumeSignal, type ChildOutcome, type Counts, type Cursor, type ImportPhase, type ProgressDelta } from './api';
 import { apiTaskQueue, storeTaskQueue } from './task-queues';
 
 /**
@@ -133,4 +133,65 @@ export class ProgressReporter {
     this.pending = {};
     await getExternalWorkflowHandle(this.parentWorkflowId).signal(childProgressSignal, delta);
   }
+}
+
+/** What one step of a staged child returns: its counts, where the stage goes on, or that the child ends. */
+export interface StageStep extends Counts {
+  next?: Cursor;
+  end?: ChildOutcome;
+}
+
+/**
+ * The loop both child workflows share: run each stage's pages in order (skipping phases not asked
+ * for), wait while paused, stop when cancelled, report progress to the parent, and continue-as-new
+ * at a page boundary when the history budget is reached.
+ */
+export async function runStages<S extends string>(opts: {
+  stages: readonly S[];
+  phaseOf: Record<S, ImportPhase>;
+  phases: readonly ImportPhase[];
+  carried?: { stage: S | 'done'; cursor?: Cursor };
+  parentWorkflowId: string;
+  paused: boolean;
+  historyEventBudget?: number;
+  step: (stage: S, cursor: Cursor | undefined) => Promise<StageStep>;
+  continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
+}): Promise<ChildOutcome> {
+  const control = new RunControl(opts.paused);
+  const progress = new ProgressReporter(opts.parentWorkflowId);
+  let index = opts.carried ? opts.stages.indexOf(opts.carried.stage as S) : 0;
+  if (index < 0) index = opts.stages.length;
+  let cursor = opts.carried?.cursor;
+  while (index < opts.stages.length) {
+    const stage = opts.stages[index];
+    const phase = opts.phaseOf[stage];
+    if (!opts.phases.includes(phase)) {
+      index++;
+      cursor = undefined;
+      continue;
+    }
+    if (!(await control.mayProceed())) {
+      await progress.flush();
+      return 'cancelled';
+    }
+    if (historyBudgetReached(opts.historyEventBudget)) {
+      await progress.flush();
+      return opts.continueAsNew({ stage, cursor }, control.paused);
+    }
+    const result = await opts.step(stage, cursor);
+    progress.add(phase, result);
+    if (result.end) {
+      await progress.flush();
+      return result.end;
+    }
+    if (result.next !== undefined) {
+      cursor = result.next;
+    } else {
+      index++;
+      cursor = undefined;
+    }
+    await progress.maybeFlush();
+  }
+  await progress.flush();
+  return 'completed';
 }

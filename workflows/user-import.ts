@@ -5,12 +5,13 @@
  * concurrently, because IM answers concurrent writes to one friend list with 30008.
  */
 import { continueAsNew } from '@temporalio/workflow';
-import type { Counts, Cursor, ImportPhase, UserImportInput, UserStage, ChildOutcome } from './api';
+import type { ChildOutcome, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
-import { historyBudgetReached, imActivities, ProgressReporter, RunControl, withBatchHalving } from './control';
+import { imActivities, runStages, withBatchHalving } from './control';
 
-const STAGES: UserStage[] = ['profile', 'friends', 'messages', 'readMarks', 'done'];
-const STAGE_PHASE: Record<Exclude<UserStage, 'done'>, ImportPhase> = {
+type Stage = Exclude<UserStage, 'done'>;
+const STAGES: readonly Stage[] = ['profile', 'friends', 'messages', 'readMarks'];
+const STAGE_PHASE: Record<Stage, ImportPhase> = {
   profile: 'profiles',
   friends: 'friends',
   messages: 'messages',
@@ -19,76 +20,35 @@ const STAGE_PHASE: Record<Exclude<UserStage, 'done'>, ImportPhase> = {
 
 /** Imports one user's profile, friends, owned conversations and read marks, in IM's order. */
 export async function userImportWorkflow(input: UserImportInput): Promise<ChildOutcome> {
-  const control = new RunControl(input.paused);
-  const progress = new ProgressReporter(input.parentWorkflowId);
   const p = input.taskQueuePrefix;
   const profileApi = imActivities(p, 'portrait_set');
   const friendApi = imActivities(p, 'friend_import');
   const messageApi = imActivities(p, 'importmsg');
   const readApi = imActivities(p, 'admin_set_msg_read');
   let friendBatch = input.batchSizes.friends;
+  const base = { migrationId: input.migrationId, userId: input.userId };
 
-  let stage: UserStage = input.carried?.stage ?? 'profile';
-  let cursor: Cursor | undefined = input.carried?.cursor;
-  const record = (phase: ImportPhase, counts: Counts) => progress.add(phase, counts);
-
-  while (stage !== 'done') {
-    const phase = STAGE_PHASE[stage];
-    if (!input.phases.includes(phase)) {
-      stage = nextStage(stage);
-      cursor = undefined;
-      continue;
-    }
-    if (!(await control.mayProceed())) {
-      await progress.flush();
-      return 'cancelled';
-    }
-    if (historyBudgetReached(input.historyEventBudget)) {
-      await progress.flush();
-      return continueAsNew<typeof userImportWorkflow>({
-        ...input,
-        paused: control.paused,
-        batchSizes: { ...input.batchSizes, friends: friendBatch },
-        carried: { stage, cursor },
-      });
-    }
-    const base = { migrationId: input.migrationId, userId: input.userId };
-    let next: Cursor | undefined;
-    switch (stage) {
-      case 'profile':
-        record(phase, await profileApi.importProfile({ ...base, skipNickAndFace: input.accountListShape }));
-        break;
-      case 'friends': {
-        const page = await withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after: cursor, limit }));
-        record(phase, page);
-        next = page.next;
-        break;
+  return runStages<Stage>({
+    stages: STAGES,
+    phaseOf: STAGE_PHASE,
+    phases: input.phases,
+    carried: input.carried,
+    parentWorkflowId: input.parentWorkflowId,
+    paused: input.paused,
+    historyEventBudget: input.historyEventBudget,
+    continueAsNew: (carried, paused) =>
+      continueAsNew<typeof userImportWorkflow>({ ...input, paused, batchSizes: { ...input.batchSizes, friends: friendBatch }, carried }),
+    step: async (stage, after) => {
+      switch (stage) {
+        case 'profile':
+          return profileApi.importProfile({ ...base, skipNickAndFace: input.accountListShape });
+        case 'friends':
+          return withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit }));
+        case 'messages':
+          return messageApi.importMessagesPage({ ...base, after, calls: callsPerActivity('importmsg') });
+        case 'readMarks':
+          return readApi.importReadMarksPage({ ...base, after, calls: callsPerActivity('admin_set_msg_read') });
       }
-      case 'messages': {
-        const page = await messageApi.importMessagesPage({ ...base, after: cursor, calls: callsPerActivity('importmsg') });
-        record(phase, page);
-        next = page.next;
-        break;
-      }
-      case 'readMarks': {
-        const page = await readApi.importReadMarksPage({ ...base, after: cursor, calls: callsPerActivity('admin_set_msg_read') });
-        record(phase, page);
-        next = page.next;
-        break;
-      }
-    }
-    if (next !== undefined) {
-      cursor = next;
-    } else {
-      stage = nextStage(stage);
-      cursor = undefined;
-    }
-    await progress.maybeFlush();
-  }
-  await progress.flush();
-  return 'completed';
-}
-
-function nextStage(stage: UserStage): UserStage {
-  return STAGES[STAGES.indexOf(stage) + 1] ?? 'done';
+    },
+  });
 }

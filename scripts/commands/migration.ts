@@ -95,7 +95,7 @@ export function formatProgressTable(progress: MigrationProgress): string {
 export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000): Promise<MigrationResult> {
   const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
   const bars = new MultiBar(
-    { format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {eta}', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
+    { format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {left}', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
     Presets.shades_classic,
   );
   const byPhase = new Map<ImportPhase, ReturnType<MultiBar['create']>>();
@@ -107,7 +107,7 @@ export async function watchMigration(client: Client, workflowId: string, interva
         phase: PHASE_LABELS[phase].padEnd(22),
         failed: p.failed,
         rate: p.ratePerSecond.toFixed(0),
-        eta: p.etaSeconds === null ? '…' : `${p.etaSeconds}s`,
+        left: p.etaSeconds === null ? '…' : `${p.etaSeconds}s`,
       };
       const bar = byPhase.get(phase) ?? bars.create(p.total, 0, payload);
       byPhase.set(phase, bar);

@@ -34,6 +34,9 @@ export async function checkProgressInWebUi(opts: {
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.goto(url, { waitUntil: 'networkidle', timeout: opts.timeoutMs ?? 30_000 });
+    // The UI shows a workflow's current details (our progress table) on its User Metadata tab.
+    const metadataTab = page.getByText('User Metadata', { exact: true }).first();
+    if (await metadataTab.isVisible().catch(() => false)) await metadataTab.click();
     let found = true;
     try {
       await page.getByText(opts.expectText, { exact: false }).first().waitFor({ timeout: opts.timeoutMs ?? 30_000 });
