@@ -37,11 +37,14 @@ export async function checkProgressInWebUi(opts: {
     // The UI shows a workflow's current details (our progress table) on its User Metadata tab.
     const metadataTab = page.getByText('User Metadata', { exact: true }).first();
     if (await metadataTab.isVisible().catch(() => false)) await metadataTab.click();
-    let found = true;
-    try {
-      await page.getByText(opts.expectText, { exact: false }).first().waitFor({ timeout: opts.timeoutMs ?? 30_000 });
-    } catch {
-      found = false;
+    // The Markdown is rendered in a sandboxed frame: look in every frame until the text shows.
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    let found = false;
+    while (!found && Date.now() < deadline) {
+      for (const frame of page.frames()) {
+        if ((await frame.content().catch(() => '')).includes(opts.expectText)) found = true;
+      }
+      if (!found) await page.waitForTimeout(500);
     }
     await page.screenshot({ path: opts.screenshot, fullPage: true });
     return { url, found, screenshot: opts.screenshot };
