@@ -6,7 +6,7 @@
  * Source: ../shared/docs/tencent-im-rest-api.md (public codes, per-API error lists, and
  * "Migration-relevant cross-cutting facts & recommended error classes").
  */
-import type { ImApiName } from './apis';
+import { IM_APIS, type ImApiName } from './apis';
 
 export const IM_ERROR_CLASSES = [
   /** Too many calls: back off and retry, never give up. */
@@ -195,3 +195,39 @@ export class ImError extends Error {
     return !NON_RETRYABLE_ERROR_CLASSES.includes(this.errorClass);
   }
 }
+
+/**
+ * Per-service and per-API codes: what a service answers for an internal error (retry), for a body
+ * that does not match the documented shape, and what an API answers for too many items in one call.
+ */
+const SERVICE_CODES: Record<string, { retryable: number; invalidBody: number }> = {
+  im_open_login_svc: { retryable: 70500, invalidBody: 70402 },
+  profile: { retryable: 40006, invalidBody: 40001 },
+  sns: { retryable: 30006, invalidBody: 30001 },
+  openim: { retryable: 91000, invalidBody: 90001 },
+  group_open_http_svc: { retryable: 10002, invalidBody: 10004 },
+};
+const serviceOf = (api: ImApiName) => IM_APIS[api].path.split('/')[0];
+
+/** The code the API's service answers for an internal error that a retry cures. */
+export function retryableCodeFor(api: ImApiName): number {
+  return SERVICE_CODES[serviceOf(api)]?.retryable ?? 60008;
+}
+/** The code the API's service answers for a body that does not match the documented shape. */
+export function invalidBodyCodeFor(api: ImApiName): number {
+  return SERVICE_CODES[serviceOf(api)]?.invalidBody ?? 60003;
+}
+/** The code an API answers for more items than its per-call limit (IM_APIS maxItems). */
+export const TOO_MANY_ITEMS_CODE: Partial<Record<ImApiName, number>> = {
+  multiaccount_import: 70206,
+  account_check: 70206,
+  friend_import: 30001,
+  portrait_get: 40001,
+  import_group_member: 10005,
+  import_group_msg: 10005,
+  add_group_member: 10005,
+  delete_group_member: 10005,
+  create_group: 10005,
+  get_group_info: 10004,
+  group_msg_get_simple: 10004,
+};

@@ -20,9 +20,9 @@ import { apiTaskQueue, storeTaskQueue } from './task-queues';
 
 /**
  * Continue-as-new well before Temporal's 10,240-event warning (and its 51,200 cap), whatever the
- * dataset size: each page costs about six events, so a run holds at most ~700 pages.
+ * dataset size: each page costs about six events, so a run holds at most ~1,300 pages.
  */
-export const HISTORY_EVENT_BUDGET = 4000;
+export const HISTORY_EVENT_BUDGET = 8000;
 
 export function historyBudgetReached(budget = HISTORY_EVENT_BUDGET): boolean {
   const info = workflowInfo();
@@ -114,7 +114,7 @@ export class RunControl {
 export class ProgressReporter {
   private pending: ProgressDelta = {};
   private lastSentMs = Date.now();
-  constructor(private readonly parentWorkflowId: string, private readonly intervalMs = 3000) {}
+  constructor(private readonly parentWorkflowId: string, private readonly intervalMs = 10_000) {}
 
   add(phase: ImportPhase, counts: Counts): void {
     if (counts.done === 0 && counts.failed === 0) return;

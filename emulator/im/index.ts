@@ -5,9 +5,9 @@
  * callbacks like IM, and injects faults on demand. Inspection and control live under /__emulator/.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { apiByPath, IM_APIS, IM_CALLBACK_TIMEOUT_MS, resolveApiLimits, type ApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
+import { apiByPath, IM_CALLBACK_TIMEOUT_MS, resolveApiLimits, type ApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
 import { callbackSign } from '../../im/callbacks';
-import { imErrorInfo } from '../../im/errors';
+import { imErrorInfo, invalidBodyCodeFor, retryableCodeFor, TOO_MANY_ITEMS_CODE } from '../../im/errors';
 import type { GroupType, MsgBody } from '../../im/messages';
 import { verifyUserSig } from '../../im/usersig';
 import {
@@ -20,7 +20,6 @@ import {
   destroyedCallback,
   groupMsgCallback,
   infoChangedCallback,
-  invalidBodyCode,
   memberExitCallback,
   memberJoinCallback,
   requireGroup,
@@ -96,25 +95,19 @@ export interface ImEmulator {
 
 const DEFAULT_FAULTS: EmulatorFaults = { latencyMs: 30, retryableErrorRate: 0, timeoutRate: 0, http5xxRate: 0 };
 
-/** The retryable code each service family answers with when a fault is injected. */
-function retryableCodeFor(api: ImApiName): number {
-  const service = IM_APIS[api].path.split('/')[0];
-  return ({ im_open_login_svc: 70500, profile: 40006, sns: 30006, openim: 91000, group_open_http_svc: 10002 } as Record<string, number>)[service] ?? 60008;
-}
-
-/** How many items a call carries, for the batch limit, and the code IM answers when it is too many. */
-const BATCH_ITEMS: Partial<Record<ImApiName, { count: (b: Record<string, unknown>) => number; code: number }>> = {
-  multiaccount_import: { count: (b) => arrayLength(b.Accounts ?? b.AccountList), code: 70206 },
-  friend_import: { count: (b) => arrayLength(b.AddFriendItem), code: 30001 },
-  import_group_member: { count: (b) => arrayLength(b.MemberList), code: 10005 },
-  import_group_msg: { count: (b) => arrayLength(b.MsgList), code: 10005 },
-  add_group_member: { count: (b) => arrayLength(b.MemberList), code: 10005 },
-  delete_group_member: { count: (b) => arrayLength(b.MemberToDel_Account), code: 10005 },
-  create_group: { count: (b) => arrayLength(b.MemberList), code: 10005 },
-  account_check: { count: (b) => arrayLength(b.CheckItem), code: 70206 },
-  portrait_get: { count: (b) => arrayLength(b.To_Account), code: 40001 },
-  get_group_info: { count: (b) => arrayLength(b.GroupIdList), code: 10004 },
-  group_msg_get_simple: { count: (b) => (typeof b.ReqMsgNumber === 'number' ? b.ReqMsgNumber : 0), code: 10004 },
+/** How many items a call carries, for the batch limit (IM's answer for too many: TOO_MANY_ITEMS_CODE). */
+const BATCH_ITEMS: Partial<Record<ImApiName, (b: Record<string, unknown>) => number>> = {
+  multiaccount_import: (b) => arrayLength(b.Accounts ?? b.AccountList),
+  friend_import: (b) => arrayLength(b.AddFriendItem),
+  import_group_member: (b) => arrayLength(b.MemberList),
+  import_group_msg: (b) => arrayLength(b.MsgList),
+  add_group_member: (b) => arrayLength(b.MemberList),
+  delete_group_member: (b) => arrayLength(b.MemberToDel_Account),
+  create_group: (b) => arrayLength(b.MemberList),
+  account_check: (b) => arrayLength(b.CheckItem),
+  portrait_get: (b) => arrayLength(b.To_Account),
+  get_group_info: (b) => arrayLength(b.GroupIdList),
+  group_msg_get_simple: (b) => (typeof b.ReqMsgNumber === 'number' ? b.ReqMsgNumber : 0),
 };
 const arrayLength = (v: unknown) => (Array.isArray(v) ? v.length : 0);
 
@@ -232,10 +225,10 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
     } catch {
       return fail(60003);
     }
-    const batch = BATCH_ITEMS[api];
-    if (batch && batch.count(body) > limits[api].maxItems) {
+    const countItems = BATCH_ITEMS[api];
+    if (countItems && countItems(body) > limits[api].maxItems) {
       bump(counters.rejectedForBatch, api);
-      return fail(batch.code, `too many items in one request (at most ${limits[api].maxItems})`);
+      return fail(TOO_MANY_ITEMS_CODE[api] ?? invalidBodyCodeFor(api), `too many items in one request (at most ${limits[api].maxItems})`);
     }
     const roll = random();
     if (roll < faults.http5xxRate) {
@@ -257,7 +250,7 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
     } catch (err) {
       bump(counters.errors, api);
       if (err instanceof ApiError) return fail(err.code, err.message);
-      return fail(invalidBodyCode(api), String(err));
+      return fail(invalidBodyCodeFor(api), String(err));
     }
     for (const cb of emitted) callbacks.send(cb, request.ip);
     if (dropAnswer) {

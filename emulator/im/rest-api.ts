@@ -46,21 +46,7 @@ export interface ApiContext {
 
 type Handler = (body: unknown, ctx: ApiContext) => Record<string, unknown>;
 
-/** The code an API answers when its body does not match the documented shape. */
-const INVALID_BODY_CODE: Partial<Record<ImApiName, number>> = {
-  multiaccount_import: 70402,
-  account_import: 70402,
-  account_check: 70402,
-  portrait_set: 40001,
-  portrait_get: 40001,
-  friend_import: 30001,
-  friend_get: 30001,
-  importmsg: 90001,
-  admin_set_msg_read: 90001,
-  sendmsg: 90001,
-  admin_getroammsg: 90001,
-};
-export const invalidBodyCode = (api: ImApiName): number => INVALID_BODY_CODE[api] ?? 10004;
+
 
 function parse<T extends z.ZodType>(schema: T, body: unknown, code: number): z.infer<T> {
   const r = schema.safeParse(body);
