@@ -26,7 +26,11 @@ export interface StoreActivities {
   listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
+  /** A page of the failure report: entities and item ids only. */
+  listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
 }
+
+export type FailureEntity = 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';
 
 /** One IM API each (the queue of that API): see workflows/task-queues.ts. */
 export interface ImportActivities {
@@ -48,4 +52,9 @@ export interface ImportActivities {
   importGroupMessagesPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** set_unread_msg_num: members' unread counts, after the group's messages. */
   setUnreadCountsPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /**
+   * Re-import items of the failure report (one entity, one API): an item that goes through leaves
+   * the report, one that fails again keeps its newest reason. Runs on that entity's API queue.
+   */
+  retryFailedItems(input: { migrationId: string; entity: Exclude<FailureEntity, 'group'>; itemIds: string[] }): Promise<Counts>;
 }

@@ -79,6 +79,58 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     return total;
   }
 
+  /**
+   * One failure-report item through its API again; true when it went through. A failure that is
+   * final again is recorded anew (with its newest reason) by perItem / recordOutcomes.
+   */
+  async function retryOne(migrationId: string, entity: Exclude<Entity, 'group'>, itemId: string): Promise<boolean> {
+    const [left, right] = itemId.split('>');
+    const once = async (api: ImApiName, call: () => Promise<unknown>) => (await perItem(migrationId, entity, itemId, api, call)).done === 1;
+    switch (entity) {
+      case 'account':
+        return recordOutcomes(migrationId, 'account', 'multiaccount_import', await im.multiaccountImport({ Accounts: [itemId] })).done === 1;
+      case 'profile': {
+        const items = source.profile(itemId)?.items ?? [];
+        return items.length === 0 || once('portrait_set', () => im.call('portrait_set', { From_Account: itemId, ProfileItem: items }));
+      }
+      case 'friend': {
+        const f = source.friend(left, right);
+        if (!f) return true;
+        const outcomes = await im.friendImport({ From_Account: left, AddFriendItem: [{ To_Account: f.toUserId, Remark: f.remark, GroupName: f.groupNames, AddSource: f.addSource, AddWording: f.addWording, AddTime: f.addTime, CustomItem: f.customItems }] });
+        return recordOutcomes(migrationId, 'friend', 'friend_import', outcomes, () => itemId).done === 1;
+      }
+      case 'message': {
+        const m = source.message(itemId);
+        if (!m) return true;
+        const { msgSeq, msgRandom } = messageIdentity(m.oldId);
+        return once('importmsg', () =>
+          im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.from, To_Account: m.to, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: m.body, CloudCustomData: m.cloudCustomData }),
+        );
+      }
+      case 'readMark': {
+        const r = source.readMark(left, right);
+        return !r || once('admin_set_msg_read', () => im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }));
+      }
+      case 'member': {
+        const m = source.groupMember(left, right);
+        if (!m) return true;
+        const outcomes = await im.importGroupMember({ GroupId: left, MemberList: [{ Member_Account: m.userId, Role: m.role === 'Admin' ? 'Admin' : undefined, JoinTime: m.joinTime }] });
+        return recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, () => itemId).done === 1;
+      }
+      case 'groupMessage': {
+        // IM takes only messages newer than the group's newest: an older one can only fail again.
+        const m = source.groupMessage(itemId);
+        if (!m) return true;
+        const outcomes = await im.importGroupMsg({ GroupId: m.groupId, MsgList: [{ From_Account: m.from, SendTime: m.time, Random: messageIdentity(m.oldId).msgRandom, MsgBody: m.body }] });
+        return recordOutcomes(migrationId, 'groupMessage', 'import_group_msg', outcomes, () => itemId).done === 1;
+      }
+      case 'unreadCount': {
+        const m = source.groupMember(left, right);
+        return !m || once('set_unread_msg_num', () => im.call('set_unread_msg_num', { GroupId: left, Member_Account: right, UnreadMsgNum: m.unreadCount ?? 0 }));
+      }
+    }
+  }
+
   return {
     importAccountBatch: ({ migrationId, after, limit }) =>
       asActivity(async () => {
@@ -182,10 +234,14 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
             CreateTime: g.createTime,
             AppDefinedData: g.appDefinedData,
           });
+          failures.clearFailure(migrationId, 'group', groupId);
           return { outcome: 'created' };
         } catch (err) {
           // Our own earlier import (a retry after a lost answer, or a re-run) holds the id.
-          if (err instanceof ImError && err.errorClass === 'already-exists') return { outcome: 'existed' };
+          if (err instanceof ImError && err.errorClass === 'already-exists') {
+            failures.clearFailure(migrationId, 'group', groupId);
+            return { outcome: 'existed' };
+          }
           if (err instanceof ImError && isItemFailure(err.errorClass)) {
             fail(migrationId, 'group', groupId, 'import_group', err.code, err.errorClass, err.info);
             return { outcome: 'failed' };
@@ -261,6 +317,19 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         );
         return { ...counts, next: page.next };
       }),
+
+    retryFailedItems: ({ migrationId, entity, itemIds }) =>
+      asActivity(async () => {
+        const total = { done: 0, failed: 0 };
+        for (const itemId of itemIds) {
+          const ok = await retryOne(migrationId, entity, itemId);
+          if (ok) failures.clearFailure(migrationId, entity, itemId);
+          total.done += ok ? 1 : 0;
+          total.failed += ok ? 0 : 1;
+          heartbeat();
+        }
+        return total;
+      }),
   };
 }
 
@@ -322,6 +391,10 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async summarizeFailures({ migrationId }) {
       return failures.countByEntity(migrationId);
+    },
+    async listFailures({ migrationId, after, limit }) {
+      const page = failures.failures(migrationId, { after, limit });
+      return { items: page.items.map((f) => ({ entity: f.entity, itemId: f.itemId })), next: page.next };
     },
   };
 }

@@ -3,6 +3,7 @@
  * ids here are IM ids (already mapped); message bodies are IM elements, passed through unchanged.
  * The staging store (legacy/store.ts) implements it over SQLite; a PostgreSQL store comes next.
  */
+import type { FailureEntity } from '../activities/contracts';
 import type { MsgBody } from '../im/messages';
 
 export interface Page<T> {
@@ -111,12 +112,18 @@ export interface LegacySource {
   groupMessages(groupId: string, page: PageRequest): Page<ImportGroupMessage>;
   /** Members with an unread count above zero. */
   groupUnreadCounts(groupId: string, page: PageRequest): Page<ImportGroupMember>;
+  // Single items, for retrying the failure report.
+  message(oldId: string): ImportC2CMessage | undefined;
+  groupMessage(oldId: string): (ImportGroupMessage & { groupId: string }) | undefined;
+  readMark(reader: string, peer: string): ImportReadMark | undefined;
+  groupMember(groupId: string, userId: string): ImportGroupMember | undefined;
+  friend(owner: string, friend: string): ImportFriend | undefined;
 }
 
 /** Where per-item failures go: the failure report, outside workflow history. */
 export interface FailureRecord {
   migrationId: string;
-  entity: 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';
+  entity: FailureEntity;
   itemId: string;
   api: string;
   code: number;
@@ -126,5 +133,7 @@ export interface FailureRecord {
 
 export interface FailureSink {
   record(failure: FailureRecord): void;
+  clearFailure(migrationId: string, entity: string, itemId: string): void;
   countByEntity(migrationId: string): Record<string, number>;
+  failures(migrationId: string, page: PageRequest & { entity?: string }): Page<FailureRecord>;
 }

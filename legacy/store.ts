@@ -243,18 +243,7 @@ export class StagingStore implements LegacySource, FailureSink {
   friends(userId: string, page: PageRequest): Page<ImportFriend> {
     const [after] = decode(page.after, [START]);
     const rows = this.db.prepare('SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? ORDER BY friend LIMIT ?').all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
-    const items = rows.map((r) => {
-      const d = JSON.parse(r.data) as Omit<FriendshipRecord, 'owner' | 'friend'>;
-      return {
-        toUserId: r.friend,
-        remark: d.remark,
-        groupNames: d.groups,
-        addSource: `AddSource_Type_${d.addSource}`,
-        addWording: d.addWording,
-        addTime: d.addTime,
-        customItems: d.custom ? Object.entries(d.custom).map(([k, v]) => ({ Tag: `Tag_SNS_Custom_${k}`, Value: v })) : undefined,
-      };
-    });
+    const items = rows.map(friendFromRow);
     return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].friend]) : undefined };
   }
 
@@ -379,6 +368,39 @@ export class StagingStore implements LegacySource, FailureSink {
     return Object.fromEntries(rows.map((r) => [r.entity, r.n]));
   }
 
+  /** An item that now went through is no longer a failure. */
+  clearFailure(migrationId: string, entity: string, itemId: string): void {
+    this.db.prepare('DELETE FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').run(migrationId, entity, itemId);
+  }
+
+  // Single items, for retrying the failure report.
+  message(oldId: string): ImportC2CMessage | undefined {
+    const r = this.db.prepare('SELECT old_id, sender, receiver, time, body, cloud FROM messages WHERE old_id = ?').get(oldId) as
+      | { old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }
+      | undefined;
+    return r && { oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined };
+  }
+  groupMessage(oldId: string): (ImportGroupMessage & { groupId: string }) | undefined {
+    const r = this.db.prepare('SELECT old_id, group_id, sender, time, body FROM group_messages WHERE old_id = ?').get(oldId) as
+      | { old_id: string; group_id: string; sender: string; time: number; body: string }
+      | undefined;
+    return r && { oldId: r.old_id, groupId: r.group_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody };
+  }
+  readMark(reader: string, peer: string): ImportReadMark | undefined {
+    const r = this.db.prepare('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as { reader: string; peer: string; read_up_to: number } | undefined;
+    return r && { reader: r.reader, peer: r.peer, readUpTo: r.read_up_to };
+  }
+  groupMember(groupId: string, userId: string): ImportGroupMember | undefined {
+    const r = this.db.prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND account = ?').get(groupId, userId) as
+      | { account: string; role: string; join_time: number | null; unread: number }
+      | undefined;
+    return r && memberFromRow(r);
+  }
+  friend(owner: string, friend: string): ImportFriend | undefined {
+    const r = this.db.prepare('SELECT friend, data FROM friendships WHERE owner = ? AND friend = ?').get(owner, friend) as { friend: string; data: string } | undefined;
+    return r && friendFromRow(r);
+  }
+
   failures(migrationId: string, page: PageRequest & { entity?: string }): Page<FailureRecord> {
     const [entity, item] = decode(page.after, [START, START]);
     const rows = this.db
@@ -390,6 +412,19 @@ export class StagingStore implements LegacySource, FailureSink {
     const last = rows[rows.length - 1];
     return { items: rows, next: rows.length === page.limit ? encode([last.entity, last.itemId]) : undefined };
   }
+}
+
+function friendFromRow(r: { friend: string; data: string }): ImportFriend {
+  const d = JSON.parse(r.data) as Omit<FriendshipRecord, 'owner' | 'friend'>;
+  return {
+    toUserId: r.friend,
+    remark: d.remark,
+    groupNames: d.groups,
+    addSource: `AddSource_Type_${d.addSource}`,
+    addWording: d.addWording,
+    addTime: d.addTime,
+    customItems: d.custom ? Object.entries(d.custom).map(([k, v]) => ({ Tag: `Tag_SNS_Custom_${k}`, Value: v })) : undefined,
+  };
 }
 
 function memberFromRow(r: { account: string; role: string; join_time: number | null; unread: number }): ImportGroupMember {

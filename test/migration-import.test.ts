@@ -13,6 +13,7 @@ import { writeSampleBundle } from '../legacy/sample';
 import { StagingStore } from '../legacy/store';
 import { IMPORT_PHASES, pauseSignal, progressQuery, resumeSignal, type MigrationOptions } from '../workflows/api';
 import { migrationWorkflow } from '../workflows/migration';
+import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { createImportStack, type ImportWorkers } from '../workers/import-workers';
 import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
@@ -169,6 +170,36 @@ describe('historical import against the IM emulator', () => {
       expect(duplicatesInIm()).toBe(0);
     } finally {
       emulator.setFaults({ latencyMs: 0 });
+      workers.shutdown();
+      await running;
+    }
+  });
+
+  test('retry-failed re-imports only the failed items, and they leave the failure report', async () => {
+    emulator.reset();
+    const prefix = uniqueId('imp');
+    const { workers, running } = await startWorkers(prefix);
+    try {
+      // Messages before their accounts: every one is refused (account not imported) and reported.
+      const early = { ...options(prefix), phases: ['messages' as const] };
+      const first = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: early.migrationId, args: [{ options: early }] });
+      expect(first.phases.messages.failed).toBe(600);
+      expect(store.countByEntity(early.migrationId)).toEqual({ message: 600 });
+      const accounts = { ...options(prefix), phases: ['accounts' as const] };
+      await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: accounts.migrationId, args: [{ options: accounts }] });
+      const callsBefore = emulator.counters().calls;
+
+      const retry = await temporal.client.workflow.execute(retryFailuresWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: uniqueId('retry'),
+        args: [{ migrationId: early.migrationId, taskQueuePrefix: prefix, batchSizes: early.batchSizes }],
+      });
+      expect(retry).toMatchObject({ done: 600, failed: 0, remaining: {} });
+      const calls = emulator.counters().calls;
+      expect((calls.importmsg ?? 0) - (callsBefore.importmsg ?? 0)).toBe(600);
+      expect(Object.values(emulator.snapshot().conversations).reduce((n, list) => n + list.length, 0)).toBe(600);
+      expect(duplicatesInIm()).toBe(0);
+    } finally {
       workers.shutdown();
       await running;
     }

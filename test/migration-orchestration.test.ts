@@ -57,6 +57,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async summarizeFailures() {
       return {};
     },
+    async listFailures() {
+      return { items: [] };
+    },
   };
   const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
     const start = after === undefined ? 0 : Number(after);
@@ -102,6 +105,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     },
     async setUnreadCountsPage({ groupId }) {
       log.push(`unread:${groupId}`);
+      return { done: 0, failed: 0 };
+    },
+    async retryFailedItems() {
       return { done: 0, failed: 0 };
     },
   };

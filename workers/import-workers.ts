@@ -12,8 +12,8 @@ import type { ImClient } from '../im/client';
 import type { StagingStore } from '../legacy/store';
 import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
 
-/** Which activity runs on which API's queue. */
-export const ACTIVITY_API: Record<keyof ImportActivities, ImportApi> = {
+/** Which activity runs on which API's queue (retryFailedItems runs on every one: the workflow picks by entity). */
+export const ACTIVITY_API: Record<Exclude<keyof ImportActivities, 'retryFailedItems'>, ImportApi> = {
   importAccountBatch: 'multiaccount_import',
   importProfile: 'portrait_set',
   importFriendsPage: 'friend_import',
@@ -90,11 +90,10 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
     }),
   );
   for (const api of IMPORT_APIS) {
-    const activities = Object.fromEntries(
-      (Object.keys(ACTIVITY_API) as Array<keyof ImportActivities>)
-        .filter((name) => ACTIVITY_API[name] === api)
-        .map((name) => [name, opts.importActivities[name]]),
-    );
+    const activities = Object.fromEntries([
+      ...(Object.keys(ACTIVITY_API) as Array<keyof typeof ACTIVITY_API>).filter((name) => ACTIVITY_API[name] === api).map((name) => [name, opts.importActivities[name]]),
+      ['retryFailedItems', opts.importActivities.retryFailedItems],
+    ]);
     workers.push(
       await Worker.create({
         connection,

@@ -2,3 +2,4 @@
 export { migrationWorkflow } from './migration';
 export { userImportWorkflow } from './user-import';
 export { groupImportWorkflow } from './group-import';
+export { retryFailuresWorkflow } from './retry-failures';

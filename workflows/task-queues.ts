@@ -7,6 +7,7 @@
  * queue's activity rate is the API's call rate divided by that number. Pages of several calls keep
  * Temporal's own overhead small next to IM's; heartbeats let a retried page resume where it stopped.
  */
+import type { FailureEntity } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
@@ -37,3 +38,15 @@ export type ImportApi = (typeof IMPORT_APIS)[number];
 export const workflowTaskQueue = (prefix: string): string => `${prefix}-workflows`;
 export const storeTaskQueue = (prefix: string): string => `${prefix}-store`;
 export const apiTaskQueue = (prefix: string, api: ImApiName): string => `${prefix}-im-${api}`;
+
+/** The API (and so the queue) that imports each kind of item of the failure report. */
+export const FAILURE_ENTITY_API: Record<Exclude<FailureEntity, 'group'>, ImportApi> = {
+  account: 'multiaccount_import',
+  profile: 'portrait_set',
+  friend: 'friend_import',
+  message: 'importmsg',
+  readMark: 'admin_set_msg_read',
+  member: 'import_group_member',
+  groupMessage: 'import_group_msg',
+  unreadCount: 'set_unread_msg_num',
+};

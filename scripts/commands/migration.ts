@@ -20,6 +20,7 @@ import {
   type MigrationResult,
 } from '../../workflows/api';
 import { migrationWorkflow } from '../../workflows/migration';
+import { retryFailuresWorkflow } from '../../workflows/retry-failures';
 import { workflowTaskQueue } from '../../workflows/task-queues';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
 import { StagingStore } from '../../legacy/store';
@@ -202,6 +203,25 @@ export function registerMigrationCommands(program: Command): void {
     );
 
   registerReportCommand(program);
+
+  program
+    .command('retry-failed <workflowId>')
+    .description('re-import only the items in the failure report of a migration (each through its own API and rate limit)')
+    .action(async (workflowId: string) =>
+      withClient(async (client, settings) => {
+        const limits = resolveApiLimits(process.env);
+        const retryId = `${workflowId}-retry-${Date.now()}`;
+        console.log(`retrying the failure report of ${workflowId} as ${retryId}…`);
+        const result = await client.workflow.execute(retryFailuresWorkflow, {
+          taskQueue: workflowTaskQueue(settings.TIM_TASK_QUEUE_PREFIX),
+          workflowId: retryId,
+          args: [{ migrationId: workflowId, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, batchSizes: { accounts: limits.multiaccount_import.maxItems, friends: limits.friend_import.maxItems, members: limits.import_group_member.maxItems } }],
+          staticSummary: `Retry the failures of ${workflowId}`,
+        });
+        const remaining = Object.entries(result.remaining);
+        console.log(`${result.done} item(s) went through, ${result.failed} failed again; failure report now: ${remaining.length ? remaining.map(([e, n]) => `${n} ${e}`).join(', ') : 'empty'}`);
+      }),
+    );
 
   program
     .command('watch <workflowId>')
