@@ -177,9 +177,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         }
       }),
 
-    importMessagesPage: ({ migrationId, userId, after, calls }) =>
+    importMessagesPage: ({ migrationId, userId, peer, after, calls }) =>
       asActivity(async () => {
-        const page = source.ownedMessages(userId, { after, limit: calls });
+        const page = source.conversationMessages(userId, peer, { after, limit: calls });
         const counts = await sequentially(page.items, (m) => {
           const { msgSeq, msgRandom } = messageIdentity(m.oldId);
           return perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
@@ -387,6 +387,10 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async listGroupIds({ after, limit }) {
       const page = source.groupIds({ after, limit });
+      return { ids: page.items, next: page.next };
+    },
+    async listOwnedPeers({ userId, after, limit }) {
+      const page = source.ownedConversationPeers(userId, { after, limit });
       return { ids: page.items, next: page.next };
     },
     async summarizeFailures({ migrationId }) {

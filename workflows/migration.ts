@@ -257,6 +257,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         ? await startChild(userImportWorkflow, { ...common, args: [{ ...childInput, userId: id }] })
         : await startChild(groupImportWorkflow, { ...common, args: [{ ...childInput, groupId: id }] });
     running[kind].set(id, handle);
+    // A pause or cancel that arrived while the child was starting did not reach it: send it now.
+    if (state.cancelled) await handle.signal(cancelSignal);
+    else if (state.paused) await handle.signal(pauseSignal);
     publish();
     void handle
       .result()
