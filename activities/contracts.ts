@@ -25,8 +25,6 @@ export interface StoreActivities {
   planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
   listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
-  /** The peers of the conversations a user owns. */
-  listOwnedPeers(input: { userId: string; after?: Cursor; limit: number }): Promise<IdPage>;
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
   /** A page of the failure report: entities and item ids only. */
   listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
@@ -42,8 +40,8 @@ export interface ImportActivities {
   importProfile(input: { migrationId: string; userId: string; skipNickAndFace: boolean }): Promise<Counts>;
   /** friend_import: one call with up to `limit` of the user's friends. */
   importFriendsPage(input: { migrationId: string; userId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
-  /** importmsg: the next messages of one conversation the user owns, oldest first. */
-  importMessagesPage(input: { migrationId: string; userId: string; peer: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** importmsg: the next messages of the conversations the user owns, oldest first per conversation. */
+  importMessagesPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** admin_set_msg_read: the read marks of the conversations the user owns. */
   importReadMarksPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** import_group: the group's profile, owner, type and creation time. */

@@ -177,24 +177,46 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         }
       }),
 
-    importMessagesPage: ({ migrationId, userId, peer, after, calls }) =>
+    importMessagesPage: ({ migrationId, userId, after, calls }) =>
       asActivity(async () => {
-        const page = source.conversationMessages(userId, peer, { after, limit: calls });
-        const counts = await sequentially(page.items, (m) => {
-          const { msgSeq, msgRandom } = messageIdentity(m.oldId);
-          return perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
-            im.call('importmsg', {
-              SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
-              From_Account: m.from,
-              To_Account: m.to,
-              MsgSeq: msgSeq,
-              MsgRandom: msgRandom,
-              MsgTimeStamp: m.time,
-              MsgBody: m.body,
-              CloudCustomData: m.cloudCustomData,
-            }),
-          );
-        });
+        // A full page of the user's owned messages; its conversations go side by side, each
+        // conversation's messages one after another, oldest first (the only order IM needs).
+        const page = source.ownedMessages(userId, { after, limit: calls });
+        const byConversation = new Map<string, typeof page.items>();
+        for (const m of page.items) {
+          const key = m.from < m.to ? `${m.from}|${m.to}` : `${m.to}|${m.from}`;
+          byConversation.set(key, [...(byConversation.get(key) ?? []), m]);
+        }
+        // A retried page skips the messages an earlier attempt finished (heartbeat details).
+        const finished = new Set((activityInfo().heartbeatDetails as { finished?: string[] } | undefined)?.finished ?? []);
+        const counts = { done: 0, failed: 0 };
+        await Promise.all(
+          [...byConversation.values()].map(async (messages) => {
+            for (const m of messages) {
+              if (finished.has(m.oldId)) {
+                counts.done++;
+                continue;
+              }
+              const { msgSeq, msgRandom } = messageIdentity(m.oldId);
+              const c = await perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
+                im.call('importmsg', {
+                  SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
+                  From_Account: m.from,
+                  To_Account: m.to,
+                  MsgSeq: msgSeq,
+                  MsgRandom: msgRandom,
+                  MsgTimeStamp: m.time,
+                  MsgBody: m.body,
+                  CloudCustomData: m.cloudCustomData,
+                }),
+              );
+              counts.done += c.done;
+              counts.failed += c.failed;
+              finished.add(m.oldId);
+              heartbeat({ finished: [...finished] });
+            }
+          }),
+        );
         return { ...counts, next: page.next };
       }),
 
@@ -387,10 +409,6 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async listGroupIds({ after, limit }) {
       const page = source.groupIds({ after, limit });
-      return { ids: page.items, next: page.next };
-    },
-    async listOwnedPeers({ userId, after, limit }) {
-      const page = source.ownedConversationPeers(userId, { after, limit });
       return { ids: page.items, next: page.next };
     },
     async summarizeFailures({ migrationId }) {

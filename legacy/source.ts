@@ -102,10 +102,8 @@ export interface LegacySource {
   groupIds(page: PageRequest): Page<string>;
   profile(userId: string): ImportProfile | undefined;
   friends(userId: string, page: PageRequest): Page<ImportFriend>;
-  /** The other side of each conversation `userId` owns (a conversation's owner is its smaller IM id). */
-  ownedConversationPeers(userId: string, page: PageRequest): Page<string>;
-  /** One conversation's messages, oldest first. */
-  conversationMessages(owner: string, peer: string, page: PageRequest): Page<ImportC2CMessage>;
+  /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each. */
+  ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
   /** Read marks (of either participant) of the conversations `userId` owns. */
   ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark>;
   group(groupId: string): ImportGroup | undefined;

@@ -247,26 +247,17 @@ export class StagingStore implements LegacySource, FailureSink {
     return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].friend]) : undefined };
   }
 
-  ownedConversationPeers(userId: string, page: PageRequest): Page<string> {
-    const [after] = decode(page.after, [START]);
-    const rows = this.db
-      .prepare('SELECT DISTINCT conv_peer FROM messages WHERE conv_owner = ? AND conv_peer > ? ORDER BY conv_peer LIMIT ?')
-      .pluck()
-      .all(userId, after, page.limit) as string[];
-    return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
-  }
-
-  conversationMessages(owner: string, peer: string, page: PageRequest): Page<ImportC2CMessage> {
-    const [time, id] = decode(page.after, [-1, START]);
+  ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage> {
+    const [peer, time, id] = decode(page.after, [START, -1, START]);
     const rows = this.db
       .prepare(
-        `SELECT old_id, sender, receiver, time, body, cloud FROM messages
-         WHERE conv_owner = ? AND conv_peer = ? AND (time, old_id) > (?, ?) ORDER BY time, old_id LIMIT ?`,
+        `SELECT old_id, conv_peer, sender, receiver, time, body, cloud FROM messages
+         WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?`,
       )
-      .all(owner, peer, time, id, page.limit) as Array<{ old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }>;
+      .all(userId, peer, time, id, page.limit) as Array<{ old_id: string; conv_peer: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }>;
     const items = rows.map((r) => ({ oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined }));
     const last = rows[rows.length - 1];
-    return { items, next: rows.length === page.limit ? encode([last.time, last.old_id]) : undefined };
+    return { items, next: rows.length === page.limit ? encode([last.conv_peer, last.time, last.old_id]) : undefined };
   }
 
   ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark> {

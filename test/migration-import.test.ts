@@ -125,7 +125,7 @@ describe('historical import against the IM emulator', () => {
     emulator.setFaults({ retryableErrorRate: 0.05, timeoutRate: 0.02 });
     const prefix = uniqueId('imp');
     // A short client timeout so lost answers are retried quickly.
-    const { workers, running } = await startWorkers(prefix, 4000);
+    const { workers, running } = await startWorkers(prefix, 3500);
     try {
       const opts = options(prefix);
       const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
@@ -142,7 +142,7 @@ describe('historical import against the IM emulator', () => {
       workers.shutdown();
       await running;
     }
-  });
+  }, 300_000);
 
   test('pause then resume gives the same exact result, and nothing new starts while paused', async () => {
     emulator.reset();

@@ -60,10 +60,6 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async listFailures() {
       return { items: [] };
     },
-    async listOwnedPeers({ userId, after }) {
-      // One conversation per user, with its messages.
-      return after === undefined ? { ids: [`peer-of-${userId}`], next: undefined } : { ids: [] };
-    },
   };
   const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
     const start = after === undefined ? 0 : Number(after);

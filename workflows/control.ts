@@ -154,7 +154,7 @@ export async function runStages<S extends string>(opts: {
   parentWorkflowId: string;
   paused: boolean;
   historyEventBudget?: number;
-  step: (stage: S, cursor: Cursor | undefined, control: RunControl) => Promise<StageStep>;
+  step: (stage: S, cursor: Cursor | undefined) => Promise<StageStep>;
   continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
 }): Promise<ChildOutcome> {
   const control = new RunControl(opts.paused);
@@ -178,7 +178,7 @@ export async function runStages<S extends string>(opts: {
       await progress.flush();
       return opts.continueAsNew({ stage, cursor }, control.paused);
     }
-    const result = await opts.step(stage, cursor, control);
+    const result = await opts.step(stage, cursor);
     progress.add(phase, result);
     if (result.end) {
       await progress.flush();
