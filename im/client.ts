@@ -35,6 +35,20 @@ export interface ImClientOptions {
 type Tag = { Tag: string; Value: string | number };
 type KeyValue = { Key: string; Value: string };
 
+/** The group fields import_group and create_group share. */
+interface GroupFields {
+  Owner_Account?: string;
+  Type: GroupType | string;
+  GroupId?: string;
+  Name: string;
+  Introduction?: string;
+  Notification?: string;
+  FaceUrl?: string;
+  MaxMemberCount?: number;
+  ApplyJoinOption?: string;
+  AppDefinedData?: KeyValue[];
+}
+
 /** Request bodies, field names exactly as IM documents them. */
 export interface ImRequests {
   multiaccount_import: { Accounts: string[] } | { AccountList: Array<{ UserID: string; Nick?: string; FaceUrl?: string }> };
@@ -64,19 +78,7 @@ export interface ImRequests {
     CloudCustomData?: string;
   };
   admin_set_msg_read: { Report_Account: string; Peer_Account: string; MsgReadTime?: number };
-  import_group: {
-    Owner_Account?: string;
-    Type: GroupType | string;
-    GroupId?: string;
-    Name: string;
-    Introduction?: string;
-    Notification?: string;
-    FaceUrl?: string;
-    MaxMemberCount?: number;
-    ApplyJoinOption?: string;
-    CreateTime?: number;
-    AppDefinedData?: KeyValue[];
-  };
+  import_group: GroupFields & { CreateTime?: number };
   import_group_member: { GroupId: string; MemberList: Array<{ Member_Account: string; Role?: 'Admin'; JoinTime?: number; UnreadMsgNum?: number }> };
   import_group_msg: {
     GroupId: string;
@@ -96,19 +98,7 @@ export interface ImRequests {
     ForbidCallbackControl?: string[];
     SendMsgControl?: string[];
   };
-  create_group: {
-    Owner_Account?: string;
-    Type: GroupType | string;
-    GroupId?: string;
-    Name: string;
-    Introduction?: string;
-    Notification?: string;
-    FaceUrl?: string;
-    MaxMemberCount?: number;
-    ApplyJoinOption?: string;
-    AppDefinedData?: KeyValue[];
-    MemberList?: Array<{ Member_Account: string; Role?: 'Admin' }>;
-  };
+  create_group: GroupFields & { MemberList?: Array<{ Member_Account: string; Role?: 'Admin' }> };
   modify_group_base_info: {
     GroupId: string;
     Name?: string;
