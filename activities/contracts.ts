@@ -28,6 +28,8 @@ export interface StoreActivities {
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
   /** A page of the failure report: entities and item ids only. */
   listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
+  /** Lets the group's live sync (held until now) apply its events. */
+  markGroupHistoryImported(input: { groupId: string }): Promise<void>;
 }
 
 export type FailureEntity = 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';

@@ -414,6 +414,9 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     async summarizeFailures({ migrationId }) {
       return failures.countByEntity(migrationId);
     },
+    async markGroupHistoryImported({ groupId }) {
+      source.markGroupHistoryImported(groupId);
+    },
     async listFailures({ migrationId, after, limit }) {
       const page = failures.failures(migrationId, { after, limit });
       return { items: page.items.map((f) => ({ entity: f.entity, itemId: f.itemId })), next: page.next };

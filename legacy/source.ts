@@ -118,6 +118,8 @@ export interface LegacySource {
   readMark(reader: string, peer: string): ImportReadMark | undefined;
   groupMember(groupId: string, userId: string): ImportGroupMember | undefined;
   friend(owner: string, friend: string): ImportFriend | undefined;
+  /** Import → sync handoff: the group's history import has ended, its live events may flow. */
+  markGroupHistoryImported(groupId: string): void;
 }
 
 /** Where per-item failures go: the failure report, outside workflow history. */

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS group_messages (old_id TEXT PRIMARY KEY, group_id TEX
 CREATE TABLE IF NOT EXISTS failures (
   migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
   error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id));
+CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
 const INDEXES = `
@@ -191,8 +192,28 @@ export class StagingStore implements LegacySource, FailureSink {
     const row = this.db.prepare("SELECT old_id FROM id_map WHERE kind = 'group' AND im_id = ?").get(imId) as { old_id: string } | undefined;
     return row?.old_id ?? imId;
   }
+  /** The IM id of an old group: recorded mapping, bundle group, or the rule applied as for a Public group. */
+  imGroupIdOf(oldId: string): string {
+    const row = this.db.prepare("SELECT im_id FROM id_map WHERE kind = 'group' AND old_id = ?").get(oldId) as { im_id: string } | undefined;
+    if (row) return row.im_id;
+    const known = this.db.prepare('SELECT im_id FROM groups WHERE old_id = ?').get(oldId) as { im_id: string } | undefined;
+    return known?.im_id ?? toImGroupId(oldId, 'Public');
+  }
+  /** Record a mapping made after the load (a group or user created during the live sync). */
+  recordIdMapping(kind: 'user' | 'group', oldId: string, imId: string): void {
+    if (oldId !== imId) this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO NOTHING').run(kind, oldId, imId);
+  }
   mappedIds(kind: 'user' | 'group'): Array<{ oldId: string; imId: string }> {
     return this.db.prepare('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
+  }
+
+  // Import → sync handoff: a bundle group's live events wait until its history import has ended.
+  markGroupHistoryImported(groupId: string): void {
+    this.db.prepare('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(groupId, Date.now());
+  }
+  groupHistoryPending(groupId: string): boolean {
+    const inBundle = this.db.prepare('SELECT 1 FROM groups WHERE im_id = ?').get(groupId) !== undefined;
+    return inBundle && this.db.prepare('SELECT 1 FROM group_history_imported WHERE group_id = ?').get(groupId) === undefined;
   }
 
   // LegacySource

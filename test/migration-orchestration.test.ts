@@ -60,6 +60,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async listFailures() {
       return { items: [] };
     },
+    async markGroupHistoryImported({ groupId }) {
+      log.push(`history-imported:${groupId}`);
+    },
   };
   const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
     const start = after === undefined ? 0 : Number(after);
@@ -175,6 +178,8 @@ describe('migration orchestration', () => {
     for (const g of ['g1', 'g2']) {
       expect(log.indexOf(`members:${g}`)).toBeLessThan(log.indexOf(`groupMessages:${g}:0+28`));
       expect(log.indexOf(`groupMessages:${g}:28+12`)).toBeLessThan(log.indexOf(`unread:${g}`));
+      // The import → sync handoff: the group's live events are released only after its history.
+      expect(log.indexOf(`unread:${g}`)).toBeLessThan(log.indexOf(`history-imported:${g}`));
     }
     expect(log.filter((l) => l.startsWith('members:g3'))).toEqual([]);
   });

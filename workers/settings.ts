@@ -31,3 +31,17 @@ export function parseSettings<T extends z.ZodType>(schema: T, env: Record<string
 export function loadTemporalSettings(env: Record<string, string | undefined> = process.env): TemporalSettings {
   return parseSettings(TemporalSettings, env);
 }
+
+/** Settings of the live sync: the old-system bridge, IM's callback token, and where the gateway listens. */
+export const SyncSettings = z.object({
+  TIM_LEGACY_BRIDGE_URL: z.string().url('expected the old system’s base URL, e.g. https://old-im.internal:8443'),
+  TIM_LEGACY_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters (shared HMAC secret of the bridge)'),
+  TIM_CALLBACK_TOKEN: z.string().min(1).optional(),
+  TIM_GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
+  TIM_GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8787),
+});
+export type SyncSettings = z.infer<typeof SyncSettings>;
+
+export function loadSyncSettings(env: Record<string, string | undefined> = process.env): SyncSettings {
+  return parseSettings(SyncSettings, env);
+}

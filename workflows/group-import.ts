@@ -7,7 +7,7 @@
 import { continueAsNew } from '@temporalio/workflow';
 import type { ChildOutcome, GroupImportInput, GroupStage, ImportPhase } from './api';
 import { callsPerActivity } from './task-queues';
-import { imActivities, runStages, withBatchHalving } from './control';
+import { imActivities, runStages, storeActivities, withBatchHalving } from './control';
 
 type Stage = Exclude<GroupStage, 'done'>;
 const STAGES: readonly Stage[] = ['group', 'members', 'messages', 'unread'];
@@ -28,7 +28,7 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
   let memberBatch = input.batchSizes.members;
   const base = { migrationId: input.migrationId, groupId: input.groupId };
 
-  return runStages<Stage>({
+  const outcome = await runStages<Stage>({
     stages: STAGES,
     phaseOf: STAGE_PHASE,
     phases: input.phases,
@@ -56,4 +56,7 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
       }
     },
   });
+  // Whatever the outcome, the group's held live events may flow now (a cancelled run may be resumed: not then).
+  if (outcome !== 'cancelled' && input.phases.includes('groupMessages')) await storeActivities(p).markGroupHistoryImported({ groupId: input.groupId });
+  return outcome;
 }

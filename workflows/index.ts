@@ -3,3 +3,4 @@ export { migrationWorkflow } from './migration';
 export { userImportWorkflow } from './user-import';
 export { groupImportWorkflow } from './group-import';
 export { retryFailuresWorkflow } from './retry-failures';
+export { entitySyncWorkflow, syncControlWorkflow } from './sync';

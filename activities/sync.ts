@@ -1,0 +1,236 @@
+/**
+ * The sync's side effects: apply one journalled event to the other system, with ids translated
+ * through the id mapping and the loop-prevention controls set on every write.
+ *
+ * - old → new: sendmsg / send_group_msg as the sender with SyncOtherMachine, ForbidAfterSendMsg-
+ *   Callback and the origin marker in CloudCustomData, MsgRandom/Random from the old message id
+ *   (so IM itself drops a repeat); group changes through the group REST APIs (their callbacks come
+ *   back as RESTAPI + admin and the gateway drops them).
+ * - new → old: the old-system adapter, with the origin the old system echoes back.
+ *
+ * Permanent refusals settle the event as `rejected` with the reason (reported by `sync status`);
+ * anything transient throws, and the entity workflow's retry keeps later events queued behind it.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { z } from 'zod';
+import { CallbackBody, CALLBACK_COMMANDS, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
+import type { ImClient } from '../im/client';
+import { ImError } from '../im/errors';
+import { GROUP_TYPES, type GroupType, type MsgBody } from '../im/messages';
+import { IM_APIS } from '../im/apis';
+import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
+import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
+import type { StagingStore } from '../legacy/store';
+import type { SyncJournal } from '../legacy/sync-journal';
+import type { SyncActivities } from '../workflows/sync-api';
+
+export interface SyncDeps {
+  im: ImClient;
+  legacy: LegacyWriter;
+  store: StagingStore;
+  journal: SyncJournal;
+}
+
+/** IM classes that are final for one event; auth-config is not: a fixed key must let the queue drain. */
+const PERMANENT_IM_CLASSES = new Set(['missing-reference', 'invalid', 'content-rejected']);
+
+export function createSyncActivities(deps: SyncDeps): SyncActivities {
+  const { im, store, journal } = deps;
+
+  async function applyToIm(e: LegacyEvent, receivedAtMs: number): Promise<void> {
+    const forbid = [FORBID_AFTER_SEND_CALLBACK];
+    switch (e.type) {
+      case 'message': {
+        // MsgSeq orders same-second messages and, with MsgRandom, makes a retried send one message:
+        // the journal's arrival time is both stable for the event and increasing in the conversation.
+        const msgSeq = receivedAtMs % 2 ** 32;
+        const { msgRandom } = messageIdentity(e.messageId);
+        const from = toImUserId(e.from);
+        const to = toImUserId(e.to);
+        await withAccounts([from, to], () =>
+          im.call('sendmsg', {
+            SyncOtherMachine: 1,
+            From_Account: from,
+            To_Account: to,
+            MsgSeq: msgSeq,
+            MsgRandom: msgRandom,
+            MsgBody: e.body,
+            CloudCustomData: withImOriginMarker(e.cloudCustomData),
+            ForbidCallbackControl: forbid,
+          }),
+        );
+        return;
+      }
+      case 'group.message': {
+        const from = toImUserId(e.from);
+        await withAccounts([from], () =>
+          im.call('send_group_msg', {
+            GroupId: store.imGroupIdOf(e.groupId),
+            From_Account: from,
+            Random: messageIdentity(e.messageId).msgRandom,
+            MsgBody: e.body,
+            CloudCustomData: withImOriginMarker(e.cloudCustomData),
+            ForbidCallbackControl: forbid,
+          }),
+        );
+        return;
+      }
+      case 'group.created': {
+        const groupId = toImGroupId(e.groupId, e.groupType);
+        store.recordIdMapping('group', e.groupId, groupId);
+        const owner = e.owner === undefined ? undefined : toImUserId(e.owner);
+        const members = e.members.map(toImUserId).filter((m) => m !== owner);
+        const first = members.slice(0, IM_APIS.create_group.maxItems);
+        await withAccounts([...(owner ? [owner] : []), ...members], async () => {
+          try {
+            await im.call('create_group', {
+              Type: e.groupType,
+              GroupId: groupId,
+              Name: e.name,
+              Owner_Account: owner,
+              Introduction: e.introduction,
+              Notification: e.notification,
+              FaceUrl: e.faceUrl,
+              MemberList: first.map((Member_Account) => ({ Member_Account })),
+            });
+          } catch (err) {
+            // A repeat of our own create (its answer was lost) is done.
+            if (!(err instanceof ImError && err.errorClass === 'already-exists')) throw err;
+          }
+          await addMembers(groupId, members.slice(first.length));
+        });
+        return;
+      }
+      case 'group.disbanded':
+        try {
+          await im.call('destroy_group', { GroupId: store.imGroupIdOf(e.groupId) });
+        } catch (err) {
+          if (!(err instanceof ImError && err.code === 10010)) throw err; // already gone
+        }
+        return;
+      case 'group.profile_changed':
+        await im.call('modify_group_base_info', {
+          GroupId: store.imGroupIdOf(e.groupId),
+          Name: e.changes.name,
+          Introduction: e.changes.introduction,
+          Notification: e.changes.notification,
+          FaceUrl: e.changes.faceUrl,
+        });
+        return;
+      case 'group.members_added': {
+        const members = e.members.map(toImUserId);
+        await withAccounts(members, () => addMembers(store.imGroupIdOf(e.groupId), members));
+        return;
+      }
+      case 'group.members_removed': {
+        const groupId = store.imGroupIdOf(e.groupId);
+        const members = e.members.map(toImUserId);
+        for (let i = 0; i < members.length; i += IM_APIS.delete_group_member.maxItems) {
+          await im.call('delete_group_member', { GroupId: groupId, Silence: 1, MemberToDel_Account: members.slice(i, i + IM_APIS.delete_group_member.maxItems) });
+        }
+        return;
+      }
+    }
+  }
+
+  async function addMembers(groupId: string, members: string[]): Promise<void> {
+    for (let i = 0; i < members.length; i += IM_APIS.add_group_member.maxItems) {
+      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: 1, MemberList: members.slice(i, i + IM_APIS.add_group_member.maxItems).map((Member_Account) => ({ Member_Account })) });
+      const failed = outcomes.find((o) => !o.ok);
+      if (failed) throw new ImError('add_group_member', failed.code, `${failed.id}: ${failed.reason ?? 'not added'}`, failed.errorClass);
+    }
+  }
+
+  /** Someone who joined the old app after the import has no IM account yet: create it, then write. */
+  async function withAccounts<T>(userIds: string[], write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof ImError && err.errorClass === 'missing-reference')) throw err;
+      const ids = [...new Set(userIds)];
+      const imported = await im.accountCheck(ids);
+      const missing = ids.filter((id) => !imported.get(id));
+      if (missing.length === 0) throw err;
+      const outcomes = await im.multiaccountImport({ Accounts: missing });
+      if (outcomes.some((o) => !o.ok)) throw err;
+      return write();
+    }
+  }
+
+  function toLegacyWrite(eventId: string, cb: CallbackBody, receivedAtMs: number): LegacyWrite {
+    const origin = { system: ORIGIN_SYSTEM, eventId } as const;
+    const user = (id: string) => store.toOldUserId(id);
+    const members = (list: Array<{ Member_Account: string }>) => list.map((m) => user(m.Member_Account));
+    const time = Math.floor((cb.EventTime ?? receivedAtMs) / 1000);
+    switch (cb.CallbackCommand) {
+      case CALLBACK_COMMANDS.c2cAfterSendMsg:
+        return { type: 'message', messageId: cb.MsgKey ?? eventId, from: user(cb.From_Account), to: user(cb.To_Account), time: cb.MsgTime, body: cb.MsgBody as MsgBody, cloudCustomData: cb.CloudCustomData, origin };
+      case CALLBACK_COMMANDS.groupAfterSendMsg:
+        return { type: 'group.message', messageId: cb.MsgId ?? `${cb.GroupId}:${cb.MsgSeq}`, groupId: store.toOldGroupId(cb.GroupId), from: user(cb.From_Account), time: cb.MsgTime, body: cb.MsgBody as MsgBody, cloudCustomData: cb.CloudCustomData, origin };
+      case CALLBACK_COMMANDS.groupAfterCreate:
+        return {
+          type: 'group.created',
+          groupId: store.toOldGroupId(cb.GroupId),
+          groupType: imGroupType(cb.Type),
+          owner: cb.Owner_Account === undefined ? undefined : user(cb.Owner_Account),
+          name: cb.Name ?? cb.GroupId,
+          members: members(cb.MemberList),
+          time,
+          origin,
+        };
+      case CALLBACK_COMMANDS.groupAfterDestroyed:
+        return { type: 'group.disbanded', groupId: store.toOldGroupId(cb.GroupId), time, origin };
+      case CALLBACK_COMMANDS.groupAfterInfoChanged:
+        return {
+          type: 'group.profile_changed',
+          groupId: store.toOldGroupId(cb.GroupId),
+          time,
+          changes: { name: cb.Name, introduction: cb.Introduction, notification: cb.Notification, faceUrl: cb.FaceUrl },
+          origin,
+        };
+      case CALLBACK_COMMANDS.groupAfterMemberJoin:
+        return { type: 'group.members_added', groupId: store.toOldGroupId(cb.GroupId), members: members(cb.NewMemberList), time, origin };
+      case CALLBACK_COMMANDS.groupAfterMemberExit:
+        return { type: 'group.members_removed', groupId: store.toOldGroupId(cb.GroupId), members: members(cb.ExitMemberList), time, origin };
+    }
+  }
+
+  return {
+    async applySyncEvent({ eventId }) {
+      if (journal.status() !== 'running') return { outcome: 'paused' };
+      const entry = journal.get(eventId);
+      if (!entry) throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the sync journal`, 'journal-missing');
+      if (entry.outcome !== 'pending') return { outcome: 'duplicate' };
+      try {
+        if (entry.direction === 'oldToNew') await applyToIm(LegacyEvent.parse(entry.payload), entry.receivedAtMs);
+        else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
+      } catch (err) {
+        const reason = permanentReason(err);
+        if (reason === undefined) throw err;
+        journal.settle(eventId, 'rejected', reason);
+        return { outcome: 'rejected' };
+      }
+      return { outcome: journal.settle(eventId, 'applied') ? 'applied' : 'duplicate' };
+    },
+    async groupHistoryPending({ groupId }) {
+      return store.groupHistoryPending(groupId);
+    },
+    async recordSyncStatus({ status }) {
+      journal.setStatus(status);
+    },
+  };
+}
+
+function permanentReason(err: unknown): string | undefined {
+  if (err instanceof ImError && PERMANENT_IM_CLASSES.has(err.errorClass)) return err.message;
+  if (err instanceof LegacyWriteRejected) return err.message;
+  if (err instanceof z.ZodError) return `journalled event no longer matches its schema: ${err.issues[0]?.path.join('.')}`;
+  return undefined;
+}
+
+/** IM sends Work/Meeting for the groups the API calls Private/ChatRoom (tencent-im-callbacks.md). */
+function imGroupType(type: string): GroupType {
+  if (type === 'Work') return 'Private';
+  if (type === 'Meeting') return 'ChatRoom';
+  return (GROUP_TYPES as readonly string[]).includes(type) ? (type as GroupType) : 'Public';
+}

@@ -1,0 +1,143 @@
+/**
+ * The sync journal: every live event the gateway accepted, with its content, kept beside the
+ * staging store. The gateway writes an event here before it signals Temporal, so workflow
+ * histories carry only event ids; the sync activity reads the content back, and records the
+ * outcome, which makes a replayed event a no-op. It also holds the sync's run state (set by the
+ * sync control workflow) and gives `sync status` and the benchmark their counts and latencies.
+ */
+import type Database from 'better-sqlite3';
+
+export type SyncDirection = 'oldToNew' | 'newToOld';
+export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['oldToNew', 'newToOld'];
+/** pending → applied | rejected; echoes of the tool's own writes are recorded as `echo` and never signalled. */
+export type SyncOutcome = 'pending' | 'applied' | 'echo' | 'rejected';
+export type SyncRunStatus = 'not-started' | 'running' | 'paused';
+
+export interface JournalEntry {
+  eventId: string;
+  direction: SyncDirection;
+  kind: string;
+  entityId: string;
+  payload: unknown;
+  receivedAtMs: number;
+  outcome: SyncOutcome;
+  settledAtMs?: number;
+  detail?: string;
+}
+
+export interface DirectionStats {
+  received: number;
+  applied: number;
+  echo: number;
+  rejected: number;
+  pending: number;
+}
+export interface SyncStats {
+  status: SyncRunStatus;
+  directions: Record<SyncDirection, DirectionStats>;
+  /** Received → written on the other side, over applied events. */
+  latencyMs: Record<SyncDirection, { count: number; p50: number; p99: number; max: number }>;
+  rejectedReasons: Array<{ eventId: string; kind: string; detail: string }>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sync_events (
+  event_id TEXT PRIMARY KEY, direction TEXT NOT NULL, kind TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL,
+  received_at INTEGER NOT NULL, outcome TEXT NOT NULL, settled_at INTEGER, detail TEXT);
+CREATE INDEX IF NOT EXISTS sync_events_by_outcome ON sync_events (outcome, direction);
+CREATE TABLE IF NOT EXISTS sync_control (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, changed_at INTEGER NOT NULL);
+`;
+
+export class SyncJournal {
+  private readonly stmt;
+
+  constructor(private readonly db: Database.Database) {
+    db.exec(SCHEMA);
+    this.stmt = {
+      insert: db.prepare(
+        `INSERT INTO sync_events (event_id, direction, kind, entity_id, payload, received_at, outcome, settled_at, detail)
+         VALUES (@eventId, @direction, @kind, @entityId, @payload, @receivedAtMs, @outcome, @settledAtMs, @detail) ON CONFLICT (event_id) DO NOTHING`,
+      ),
+      get: db.prepare('SELECT * FROM sync_events WHERE event_id = ?'),
+      settle: db.prepare("UPDATE sync_events SET outcome = ?, settled_at = ?, detail = ? WHERE event_id = ? AND outcome = 'pending'"),
+      control: db.prepare('SELECT status FROM sync_control WHERE id = 1'),
+      setControl: db.prepare('INSERT INTO sync_control (id, status, changed_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at'),
+    };
+  }
+
+  /** Records an event once; false when its id was already known (a redelivery). */
+  record(e: Omit<JournalEntry, 'settledAtMs'>): boolean {
+    const settled = e.outcome === 'pending' ? null : e.receivedAtMs;
+    return this.stmt.insert.run({ ...e, payload: JSON.stringify(e.payload), settledAtMs: settled, detail: e.detail ?? null }).changes === 1;
+  }
+
+  get(eventId: string): JournalEntry | undefined {
+    const row = this.stmt.get.get(eventId) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Settles a pending event; false when it was settled already (the write must not happen twice). */
+  settle(eventId: string, outcome: Exclude<SyncOutcome, 'pending'>, detail?: string, atMs = Date.now()): boolean {
+    return this.stmt.settle.run(outcome, atMs, detail ?? null, eventId).changes === 1;
+  }
+
+  status(): SyncRunStatus {
+    return ((this.stmt.control.get() as { status: SyncRunStatus } | undefined)?.status ?? 'not-started');
+  }
+
+  setStatus(status: Exclude<SyncRunStatus, 'not-started'>): void {
+    this.stmt.setControl.run(status, Date.now());
+  }
+
+  stats(opts: { sinceMs?: number } = {}): SyncStats {
+    const since = opts.sinceMs ?? 0;
+    const empty = (): DirectionStats => ({ received: 0, applied: 0, echo: 0, rejected: 0, pending: 0 });
+    const directions = { oldToNew: empty(), newToOld: empty() };
+    const rows = this.db
+      .prepare('SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? GROUP BY direction, outcome')
+      .all(since) as Array<{ direction: SyncDirection; outcome: SyncOutcome; n: number }>;
+    for (const r of rows) {
+      directions[r.direction][r.outcome] += r.n;
+      directions[r.direction].received += r.n;
+    }
+    const latency = (direction: SyncDirection) => {
+      const values = (
+        this.db
+          .prepare("SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? ORDER BY ms")
+          .all(direction, since) as Array<{ ms: number }>
+      ).map((r) => r.ms);
+      const at = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)] : 0);
+      return { count: values.length, p50: at(0.5), p99: at(0.99), max: values[values.length - 1] ?? 0 };
+    };
+    const rejectedReasons = this.db
+      .prepare("SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? ORDER BY settled_at DESC LIMIT 20")
+      .all(since) as SyncStats['rejectedReasons'];
+    return { status: this.status(), directions, latencyMs: { oldToNew: latency('oldToNew'), newToOld: latency('newToOld') }, rejectedReasons };
+  }
+}
+
+interface Row {
+  event_id: string;
+  direction: SyncDirection;
+  kind: string;
+  entity_id: string;
+  payload: string;
+  received_at: number;
+  outcome: SyncOutcome;
+  settled_at: number | null;
+  detail: string | null;
+}
+
+function fromRow(r: Row): JournalEntry {
+  return {
+    eventId: r.event_id,
+    direction: r.direction,
+    kind: r.kind,
+    entityId: r.entity_id,
+    payload: JSON.parse(r.payload),
+    receivedAtMs: r.received_at,
+    outcome: r.outcome,
+    settledAtMs: r.settled_at ?? undefined,
+    detail: r.detail ?? undefined,
+  };
+}

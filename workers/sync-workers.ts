@@ -1,0 +1,36 @@
+/**
+ * The sync worker: entity and control workflows on the sync queue, with the sync activities run
+ * as local activities beside them (one server round trip per event keeps latency low).
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createSyncActivities } from '../activities/sync';
+import type { ImClient } from '../im/client';
+import type { LegacyWriter } from '../legacy/bridge';
+import type { StagingStore } from '../legacy/store';
+import { SyncJournal } from '../legacy/sync-journal';
+import { syncTaskQueue } from '../workflows/sync-api';
+import { importWorkflowBundle } from './import-workers';
+
+export interface SyncWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  store: StagingStore;
+  im: ImClient;
+  legacy: LegacyWriter;
+}
+
+export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
+  const journal = new SyncJournal(opts.store.db);
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: syncTaskQueue(opts.taskQueuePrefix),
+    workflowBundle: await importWorkflowBundle(),
+    activities: createSyncActivities({ im: opts.im, legacy: opts.legacy, store: opts.store, journal }) as unknown as Record<string, (...args: never[]) => unknown>,
+    maxConcurrentWorkflowTaskExecutions: 200,
+    maxConcurrentLocalActivityExecutions: 200,
+    maxConcurrentActivityTaskExecutions: 20,
+    maxCachedWorkflows: 2000,
+  });
+}

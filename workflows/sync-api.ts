@@ -1,0 +1,68 @@
+/**
+ * The live sync's public surface: entity and control workflow ids, the event signal, queries and
+ * activity contract. Signals carry an event's id, direction and kind only; its content stays in
+ * the sync journal (legacy/sync-journal.ts), so nothing personal lands in Temporal history.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export type SyncDirection = 'oldToNew' | 'newToOld';
+export type SyncRunStatus = 'not-started' | 'running' | 'paused';
+
+export interface SyncEventRef {
+  eventId: string;
+  direction: SyncDirection;
+  kind: string;
+}
+
+/** One entity workflow per one-to-one conversation (IM user ids) and per group (IM group id). */
+export type SyncEntity = { kind: 'conversation'; users: [string, string] } | { kind: 'group'; groupId: string };
+
+export interface EntitySyncCounts {
+  applied: number;
+  rejected: number;
+  /** Redeliveries dropped by event id, here or by the journal. */
+  duplicates: number;
+}
+
+export interface EntitySyncInput {
+  entity: SyncEntity;
+  /** History length that triggers continue-as-new (default SYNC_HISTORY_BUDGET; tests lower it). */
+  historyEventBudget?: number;
+  /** State carried across continue-as-new: recent event ids (bounded), queued refs, handoff flag, counts. */
+  carried?: { recent: string[]; queue: SyncEventRef[]; historyImported: boolean; counts: EntitySyncCounts };
+}
+
+export interface EntitySyncState {
+  queued: number;
+  waitingFor: 'nothing' | 'events' | 'history-import' | 'sync-start-or-resume';
+  counts: EntitySyncCounts;
+}
+
+export interface SyncControlInput {
+  taskQueuePrefix: string;
+  status?: Exclude<SyncRunStatus, 'not-started'>;
+}
+
+export const syncEventSignal = defineSignal<[SyncEventRef]>('syncEvent');
+export const entitySyncQuery = defineQuery<EntitySyncState>('syncState');
+export const syncStatusQuery = defineQuery<SyncRunStatus>('syncStatus');
+
+export type ApplyOutcome = 'applied' | 'rejected' | 'duplicate' | 'paused';
+
+/** Activities of the sync; the entity workflows run them as local activities (one server round trip per event). */
+export interface SyncActivities {
+  /** Writes one journalled event to the other side, unless the sync is paused or the event was settled already. */
+  applySyncEvent(input: { eventId: string }): Promise<{ outcome: ApplyOutcome }>;
+  /** True while the group is in the bundle and its history import has not ended. */
+  groupHistoryPending(input: { groupId: string }): Promise<boolean>;
+  recordSyncStatus(input: { status: Exclude<SyncRunStatus, 'not-started'> }): Promise<void>;
+}
+
+export const syncTaskQueue = (prefix: string): string => `${prefix}-sync`;
+export const syncControlWorkflowId = (prefix: string): string => `${prefix}-sync`;
+/** The same id whichever side an event of the conversation comes from. */
+export function syncEntityWorkflowId(prefix: string, entity: SyncEntity): string {
+  if (entity.kind === 'group') return `${prefix}-sync-group-${entity.groupId}`;
+  const [a, b] = [...entity.users].sort();
+  return `${prefix}-sync-c2c-${a}|${b}`;
+}

@@ -1,0 +1,127 @@
+/**
+ * The live sync's workflows. One entity workflow per conversation and per group applies its
+ * events strictly in arrival order, drops redeliveries by event id (a bounded window here, the
+ * journal behind it), holds a group's events until its history import has ended (IM refuses
+ * history older than the newest message), and continues-as-new before its history grows large.
+ * The control workflow holds the run state that `sync pause|resume` signal.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { pauseSignal, resumeSignal } from './api';
+import { historyBudgetReached } from './control';
+import {
+  entitySyncQuery,
+  syncEventSignal,
+  syncStatusQuery,
+  syncTaskQueue,
+  type EntitySyncCounts,
+  type EntitySyncInput,
+  type EntitySyncState,
+  type SyncActivities,
+  type SyncControlInput,
+  type SyncEventRef,
+} from './sync-api';
+
+/** Event ids remembered for de-duplication; older redeliveries are caught by the journal. */
+export const RECENT_EVENT_IDS = 1000;
+/** An idle entity workflow ends; its next event starts a new run through signal-with-start. */
+const IDLE_CLOSE = '10 minutes';
+/** Entity histories stay small: a few events per applied event. */
+const SYNC_HISTORY_BUDGET = 4000;
+const MAX_WAIT_MS = 10_000;
+
+// Retryable failures (IM or the old system unreachable, rate limits) retry without a cap: events
+// queue durably behind the one in flight and drain in order once the other side is back.
+const sync = proxyLocalActivities<SyncActivities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
+
+export async function entitySyncWorkflow(input: EntitySyncInput): Promise<EntitySyncCounts> {
+  const counts: EntitySyncCounts = { ...(input.carried?.counts ?? { applied: 0, rejected: 0, duplicates: 0 }) };
+  const recent: string[] = [...(input.carried?.recent ?? [])];
+  const seen = new Set(recent);
+  const queue: SyncEventRef[] = [...(input.carried?.queue ?? [])];
+  for (const ref of queue) seen.add(ref.eventId);
+  let historyImported = input.carried?.historyImported ?? input.entity.kind === 'conversation';
+  let waitingFor: EntitySyncState['waitingFor'] = 'events';
+
+  setHandler(syncEventSignal, (ref) => {
+    if (seen.has(ref.eventId)) {
+      counts.duplicates++;
+      return;
+    }
+    seen.add(ref.eventId);
+    queue.push(ref);
+  });
+  setHandler(entitySyncQuery, () => ({ queued: queue.length, waitingFor, counts: { ...counts } }));
+
+  const remember = (eventId: string) => {
+    recent.push(eventId);
+    if (recent.length > RECENT_EVENT_IDS) seen.delete(recent.shift() as string);
+  };
+  let backoffMs = 0;
+  const waitLonger = async (reason: EntitySyncState['waitingFor']) => {
+    waitingFor = reason;
+    backoffMs = Math.min(MAX_WAIT_MS, Math.max(500, backoffMs * 2));
+    await sleep(backoffMs);
+  };
+
+  for (;;) {
+    if (queue.length === 0) {
+      waitingFor = 'events';
+      if (!(await condition(() => queue.length > 0, IDLE_CLOSE))) return counts;
+    }
+    if (historyBudgetReached(input.historyEventBudget ?? SYNC_HISTORY_BUDGET)) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof entitySyncWorkflow>({ ...input, carried: { recent, queue, historyImported, counts } });
+    }
+    if (!historyImported && input.entity.kind === 'group') {
+      historyImported = !(await sync.groupHistoryPending({ groupId: input.entity.groupId }));
+      if (!historyImported) {
+        await waitLonger('history-import');
+        continue;
+      }
+    }
+    const ref = queue[0];
+    const { outcome } = await sync.applySyncEvent({ eventId: ref.eventId });
+    if (outcome === 'paused') {
+      await waitLonger('sync-start-or-resume');
+      continue;
+    }
+    backoffMs = 0;
+    waitingFor = 'nothing';
+    queue.shift();
+    remember(ref.eventId);
+    if (outcome === 'duplicate') counts.duplicates++;
+    else counts[outcome]++;
+  }
+}
+
+/** Holds the sync's run state; the activity records it in the journal, where every apply reads it. */
+export async function syncControlWorkflow(input: SyncControlInput): Promise<void> {
+  const control = proxyActivities<SyncActivities>({ taskQueue: syncTaskQueue(input.taskQueuePrefix), startToCloseTimeout: '30 seconds' });
+  let status = input.status ?? 'running';
+  let recorded: typeof status | undefined;
+  setHandler(pauseSignal, () => void (status = 'paused'));
+  setHandler(resumeSignal, () => void (status = 'running'));
+  setHandler(syncStatusQuery, () => status);
+  for (;;) {
+    if (recorded !== status) {
+      const next = status;
+      await control.recordSyncStatus({ status: next });
+      recorded = next;
+    }
+    await condition(() => status !== recorded || workflowInfo().continueAsNewSuggested);
+    if (historyBudgetReached()) return continueAsNew<typeof syncControlWorkflow>({ ...input, status });
+  }
+}
