@@ -22,7 +22,7 @@ import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, ty
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
 import type { SyncJournal } from '../legacy/sync-journal';
-import type { SyncActivities } from '../workflows/sync-api';
+import type { ApplyOutcome, SyncActivities } from '../workflows/sync-api';
 
 export interface SyncDeps {
   im: ImClient;
@@ -195,22 +195,38 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     }
   }
 
+  async function applyOne(eventId: string): Promise<ApplyOutcome> {
+    if (journal.status() !== 'running') return 'paused';
+    const entry = journal.get(eventId);
+    if (!entry) throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the sync journal`, 'journal-missing');
+    if (entry.outcome !== 'pending') return 'duplicate';
+    try {
+      if (entry.direction === 'oldToNew') await applyToIm(LegacyEvent.parse(entry.payload), entry.receivedAtMs);
+      else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
+    } catch (err) {
+      const reason = permanentReason(err);
+      if (reason === undefined) throw err;
+      journal.settle(eventId, 'rejected', reason);
+      return 'rejected';
+    }
+    return journal.settle(eventId, 'applied') ? 'applied' : 'duplicate';
+  }
+
   return {
-    async applySyncEvent({ eventId }) {
-      if (journal.status() !== 'running') return { outcome: 'paused' };
-      const entry = journal.get(eventId);
-      if (!entry) throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the sync journal`, 'journal-missing');
-      if (entry.outcome !== 'pending') return { outcome: 'duplicate' };
-      try {
-        if (entry.direction === 'oldToNew') await applyToIm(LegacyEvent.parse(entry.payload), entry.receivedAtMs);
-        else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
-      } catch (err) {
-        const reason = permanentReason(err);
-        if (reason === undefined) throw err;
-        journal.settle(eventId, 'rejected', reason);
-        return { outcome: 'rejected' };
+    async applySyncEvents({ eventIds }) {
+      const outcomes: ApplyOutcome[] = [];
+      for (const eventId of eventIds) {
+        try {
+          const outcome = await applyOne(eventId);
+          outcomes.push(outcome);
+          if (outcome === 'paused') break;
+        } catch (err) {
+          // Report what was applied; the workflow retries from the event that failed.
+          if (outcomes.length === 0) throw err;
+          break;
+        }
       }
-      return { outcome: journal.settle(eventId, 'applied') ? 'applied' : 'duplicate' };
+      return { outcomes };
     },
     async groupHistoryPending({ groupId }) {
       return store.groupHistoryPending(groupId);

@@ -6,6 +6,7 @@
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   load: () => import('./bench/load'),
   import: () => import('./bench/import'),
+  sync: () => import('./bench/sync'),
 };
 
 const name = process.argv[2];

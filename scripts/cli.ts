@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
+import { registerSyncCommands } from './commands/sync';
 import { registerWorkerCommand } from './commands/worker';
 
 const program = new Command('tim-migrate')
@@ -14,6 +15,7 @@ const program = new Command('tim-migrate')
 registerLegacyCommands(program);
 registerMigrationCommands(program);
 registerWorkerCommand(program);
+registerSyncCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -3,6 +3,10 @@
  * server (with its Web UI), the IM emulator, writes and loads the sample bundle, runs the workers,
  * starts the migration, shows live progress and ends with a verification table read back through
  * IM's read APIs. `--keep` leaves the stack running for the Web UI.
+ *
+ * `--coexistence` adds the live two-way sync: the gateway, the sync worker and the old-system
+ * emulator start before the import (a live message sent during it waits for its group's
+ * history), then both apps send traffic for a while, and a two-way verification table ends it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -12,7 +16,12 @@ import { Command } from 'commander';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { formatVerificationTable, verificationPassed, verifyImport } from '../activities/verify';
-import { startImEmulator } from '../emulator/im';
+import { startImEmulator, type ImEmulator } from '../emulator/im';
+import type { GroupType } from '../im/messages';
+import { startCoexistence, type Coexistence } from './lib/coexistence';
+import { formatTwoWayTable, runTraffic, verifyTwoWay } from './lib/coexistence-traffic';
+import { startSync } from './lib/sync-control';
+import { formatSyncStats } from './commands/sync';
 import { resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
 import { SAMPLE_DEFAULTS, writeSampleBundle } from '../legacy/sample';
@@ -35,6 +44,9 @@ const program = new Command('demo')
   .option('--group-messages <n>', 'sample group messages', String(SAMPLE_DEFAULTS.groupMessages))
   .option('--seed <n>', 'sample seed', '1')
   .option('--keep', 'leave the stack running (for the Web UI) until Ctrl-C')
+  .option('--coexistence', 'also run the live two-way sync with simulated traffic in both directions')
+  .option('--traffic-seconds <n>', 'seconds of coexistence traffic', '10')
+  .option('--traffic-rate <n>', 'events per second from each app during the traffic', '10')
   .option('--screenshot <png>', 'open the migration in the Web UI with Chromium, check the progress table is shown, save a screenshot')
   .parse();
 
@@ -84,6 +96,7 @@ async function main(): Promise<number> {
   const running = workers.run();
 
   const client = new Client({ connection: server.env.connection, namespace: server.namespace });
+  const coexistence = o.coexistence ? await startDemoCoexistence(client, connection, server.namespace, settings.TIM_TASK_QUEUE_PREFIX, store, emulator, im) : undefined;
   const workflowId = `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await startMigration(client, settings, {
     workflowId,
@@ -100,12 +113,27 @@ async function main(): Promise<number> {
   log('\nVerification: the staging store against IM, read back through IM’s read APIs');
   const rows = await verifyImport(imClient, store, workflowId);
   log(formatVerificationTable(rows));
-  const ok = verificationPassed(rows);
+  let ok = verificationPassed(rows);
   log(ok ? '\nAll equal (items in the failure report excepted).' : '\nMISMATCH: see the rows above.');
   const failures = store.failures(workflowId, { limit: 20 });
   if (failures.items.length) {
     log('\nFailure report (first 20):');
     for (const f of failures.items) log(`  ${f.entity} ${f.itemId}: ${f.api} ${f.code} ${f.errorClass}: ${f.reason}`);
+  }
+
+  if (coexistence) {
+    log('\nCoexistence: live traffic from both apps');
+    const users = store.accounts({ limit: 20 }).items.map((a) => ({ oldId: store.toOldUserId(a.userId), imId: a.userId }));
+    const ledger = await runTraffic(coexistence, emulator, { users, ratePerSide: Number(o.trafficRate), seconds: Number(o.trafficSeconds), tag: `live${Date.now() % 100000}` });
+    const stats = await coexistence.settled(120_000);
+    const twoWay = verifyTwoWay(coexistence, emulator, ledger);
+    log('\nTwo-way verification: each message counted on both sides');
+    log(formatTwoWayTable(twoWay.rows));
+    log(`Groups made during the traffic, profile and members equal on both sides: ${twoWay.groupsEqual ? 'OK' : 'MISMATCH'}`);
+    log(`\nSync status (tim-migrate sync status):\n${formatSyncStats(stats)}`);
+    const syncOk = twoWay.groupsEqual && twoWay.rows.every((r) => r.lost + r.duplicated + r.echoed === 0 && r.arrived === r.sent);
+    if (!syncOk) log('\nMISMATCH in the live sync: see the rows above.');
+    ok = ok && syncOk;
   }
 
   if (o.screenshot) {
@@ -118,6 +146,7 @@ async function main(): Promise<number> {
     log(`\nThe stack keeps running. Web UI: ${server.uiUrl}   Press Ctrl-C to stop.`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   }
+  await coexistence?.close();
   workers.shutdown();
   await running;
   await connection.close();
@@ -125,6 +154,33 @@ async function main(): Promise<number> {
   store.close();
   await server.stop();
   return ok ? 0 : 1;
+}
+
+/** Gateway, sync worker and old-system emulator (holding the bundle's groups), the sync started, and one live message during the import. */
+async function startDemoCoexistence(
+  client: Client,
+  connection: NativeConnection,
+  namespace: string,
+  prefix: string,
+  store: StagingStore,
+  emulator: ImEmulator,
+  im: { sdkAppId: number; secretKey: string; admin: string },
+): Promise<Coexistence> {
+  const coex = await startCoexistence({ client, connection, namespace, taskQueuePrefix: prefix, store, im: emulator, imConfig: im, legacySecret: randomBytes(24).toString('hex'), callbackToken: randomBytes(16).toString('hex') });
+  const groupIds = store.groupIds({ limit: 1000 }).items;
+  for (const imId of groupIds) {
+    const g = store.group(imId)!;
+    const members = store.allGroupMembers(imId).map((m) => store.toOldUserId(m.userId));
+    coex.legacy.addExistingGroup({ groupId: store.toOldGroupId(imId), groupType: g.type as GroupType, name: g.name, owner: g.ownerId && store.toOldUserId(g.ownerId), members });
+  }
+  await startSync(client, prefix);
+  log(`  Sync gateway: ${coex.gatewayUrl}   old-system emulator: ${coex.legacy.baseUrl}   sync started`);
+  const first = store.group(groupIds[0])!;
+  if (first.ownerId) {
+    await coex.legacy.asUser(store.toOldUserId(first.ownerId)).sendGroupMessage(store.toOldGroupId(first.groupId), [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'Said live in App 1.0 while the import runs' } }]);
+    log(`  A live App 1.0 message in group ${first.groupId} waits until that group's history is imported, then follows it.`);
+  }
+  return coex;
 }
 
 main().then(

@@ -1,10 +1,12 @@
 /**
  * `npm run emulator -- --port <p> --sdkappid <id> --secret-key <key> --admin <identifier> …`:
  * the Tencent IM emulator as a process. Prints one line with its base URL. The secret key may
- * also come from TIM_SECRET_KEY (never printed).
+ * also come from TIM_SECRET_KEY (never printed). `--legacy-port` also runs the old-system emulator
+ * (the bridge's secret from TIM_LEGACY_WEBHOOK_SECRET), posting its events to `--gateway-url`.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { startImEmulator } from '../emulator/im';
+import { startLegacyEmulator, type LegacyEmulator } from '../emulator/legacy';
 
 const num = (name: string) => (value: string) => {
   const n = Number(value);
@@ -25,6 +27,8 @@ const program = new Command('emulator')
   .option('--error-rate <share>', 'share of calls answered with a retryable error', num('--error-rate'), 0)
   .option('--timeout-rate <share>', 'share of calls applied but never answered', num('--timeout-rate'), 0)
   .option('--http5xx-rate <share>', 'share of calls answered with HTTP 502', num('--http5xx-rate'), 0)
+  .option('--legacy-port <port>', 'also run the old-system emulator on this port (0 picks one); secret from TIM_LEGACY_WEBHOOK_SECRET', num('--legacy-port'))
+  .option('--gateway-url <url>', "where the old-system emulator posts its events (the sync gateway's base URL)")
   .parse();
 
 async function main(): Promise<void> {
@@ -42,7 +46,15 @@ async function main(): Promise<void> {
     faults: { latencyMs: o.latencyMs, retryableErrorRate: o.errorRate, timeoutRate: o.timeoutRate, http5xxRate: o.http5xxRate },
   });
   console.log(emulator.baseUrl);
+  let legacy: LegacyEmulator | undefined;
+  if (o.legacyPort !== undefined) {
+    const secret = process.env.TIM_LEGACY_WEBHOOK_SECRET;
+    if (!secret) throw new Error('--legacy-port needs TIM_LEGACY_WEBHOOK_SECRET (the bridge secret)');
+    legacy = await startLegacyEmulator({ secret, host: o.host, port: o.legacyPort, gatewayUrl: o.gatewayUrl });
+    console.log(`old system: ${legacy.baseUrl}`);
+  }
   const stop = async () => {
+    await legacy?.close();
     await emulator.close();
     process.exit(0);
   };

@@ -44,4 +44,19 @@ describe('docker-compose.yml', () => {
     const cliSource = readFileSync(join(__dirname, '..', worker.command![worker.command!.indexOf('worker') - 1]), 'utf8');
     expect(cliSource).toContain('registerWorkerCommand');
   });
+
+  test('the coexistence profile runs the gateway and a sync worker on the same store, requiring the bridge settings', () => {
+    const gateway = services['tim-migrate-gateway'];
+    const syncWorker = services['tim-migrate-sync-worker'];
+    expect(gateway.command).toContain('gateway');
+    expect(syncWorker.command).toEqual(expect.arrayContaining(['worker', '--sync']));
+    for (const s of [gateway, syncWorker]) {
+      expect(s.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
+      expect(s.environment?.TIM_STORE).toBe(services['tim-migrate-worker'].environment?.TIM_STORE);
+      for (const setting of ['TIM_LEGACY_BRIDGE_URL', 'TIM_LEGACY_WEBHOOK_SECRET']) expect(s.environment?.[setting]).toMatch(new RegExp(`\\$\\{${setting}:\\?`));
+    }
+    expect(gateway.ports).toContain(`${gateway.environment?.TIM_GATEWAY_PORT}:8787`);
+    const cliSource = readFileSync(join(__dirname, '..', 'scripts', 'commands', 'sync.ts'), 'utf8');
+    expect(cliSource).toContain(".command('gateway')");
+  });
 });

@@ -43,5 +43,6 @@ export const SyncSettings = z.object({
 export type SyncSettings = z.infer<typeof SyncSettings>;
 
 export function loadSyncSettings(env: Record<string, string | undefined> = process.env): SyncSettings {
-  return parseSettings(SyncSettings, env);
+  // An empty value (e.g. docker compose's `${TIM_CALLBACK_TOKEN:-}`) means unset.
+  return parseSettings(SyncSettings, Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
 }

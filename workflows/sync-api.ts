@@ -51,8 +51,12 @@ export type ApplyOutcome = 'applied' | 'rejected' | 'duplicate' | 'paused';
 
 /** Activities of the sync; the entity workflows run them as local activities (one server round trip per event). */
 export interface SyncActivities {
-  /** Writes one journalled event to the other side, unless the sync is paused or the event was settled already. */
-  applySyncEvent(input: { eventId: string }): Promise<{ outcome: ApplyOutcome }>;
+  /**
+   * Writes journalled events to the other side one after another, in order. Stops before the
+   * first event it cannot apply now (sync paused: 'paused' is the last outcome; a transient
+   * failure after some were applied: those outcomes only; on the first event: throws, to retry).
+   */
+  applySyncEvents(input: { eventIds: string[] }): Promise<{ outcomes: ApplyOutcome[] }>;
   /** True while the group is in the bundle and its history import has not ended. */
   groupHistoryPending(input: { groupId: string }): Promise<boolean>;
   recordSyncStatus(input: { status: Exclude<SyncRunStatus, 'not-started'> }): Promise<void>;

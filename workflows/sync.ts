@@ -37,6 +37,8 @@ const IDLE_CLOSE = '10 minutes';
 /** Entity histories stay small: a few events per applied event. */
 const SYNC_HISTORY_BUDGET = 4000;
 const MAX_WAIT_MS = 10_000;
+/** Events applied in one local activity: a busy group's backlog costs one workflow task per batch, not per event. */
+const APPLY_BATCH = 50;
 
 // Retryable failures (IM or the old system unreachable, rate limits) retry without a cap: events
 // queue durably behind the one in flight and drain in order once the other side is back.
@@ -92,18 +94,20 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
         continue;
       }
     }
-    const ref = queue[0];
-    const { outcome } = await sync.applySyncEvent({ eventId: ref.eventId });
-    if (outcome === 'paused') {
+    const batch = queue.slice(0, APPLY_BATCH);
+    const { outcomes } = await sync.applySyncEvents({ eventIds: batch.map((r) => r.eventId) });
+    for (const outcome of outcomes) {
+      if (outcome === 'paused') break;
+      remember((queue.shift() as SyncEventRef).eventId);
+      if (outcome === 'duplicate') counts.duplicates++;
+      else counts[outcome]++;
+    }
+    if (outcomes[outcomes.length - 1] === 'paused') {
       await waitLonger('sync-start-or-resume');
       continue;
     }
     backoffMs = 0;
     waitingFor = 'nothing';
-    queue.shift();
-    remember(ref.eventId);
-    if (outcome === 'duplicate') counts.duplicates++;
-    else counts[outcome]++;
   }
 }
 

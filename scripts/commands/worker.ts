@@ -9,18 +9,23 @@ import { describeImConfig, loadImConfig } from '../../im/config';
 import { StagingStore } from '../../legacy/store';
 import { createImportStack } from '../../workers/import-workers';
 import { installQuietWorkerLogging } from '../../workers/logging';
-import { loadDotEnv, loadTemporalSettings } from '../../workers/settings';
+import { loadDotEnv, loadSyncSettings, loadTemporalSettings } from '../../workers/settings';
+import { HttpLegacyWriter } from '../../legacy/bridge';
+import { createSyncWorker } from '../../workers/sync-workers';
+import { syncTaskQueue } from '../../workflows/sync-api';
 
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run the import workers (workflows, store and one queue per IM API) until Ctrl-C')
     .option('--store <path>', 'staging store (default: TIM_STORE)')
-    .action(async (opts: { store?: string }) => {
+    .option('--sync', 'also run the live sync worker (needs TIM_LEGACY_BRIDGE_URL and TIM_LEGACY_WEBHOOK_SECRET)')
+    .action(async (opts: { store?: string; sync?: boolean }) => {
       loadDotEnv();
       installQuietWorkerLogging();
       const settings = loadTemporalSettings();
       const imConfig = loadImConfig();
+      const syncSettings = opts.sync ? loadSyncSettings() : undefined;
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
       const connection = await NativeConnection.connect({ address: settings.TEMPORAL_ADDRESS });
       const workers = await createImportStack({
@@ -33,6 +38,12 @@ export function registerWorkerCommand(program: Command): void {
         accountListShape: imConfig.accountImportShape === 'AccountList',
         activityConcurrency: settings.TIM_ACTIVITY_CONCURRENCY,
       });
+      if (syncSettings) {
+        const legacy = new HttpLegacyWriter({ baseUrl: syncSettings.TIM_LEGACY_BRIDGE_URL, secret: syncSettings.TIM_LEGACY_WEBHOOK_SECRET });
+        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy });
+        workers.workers.push(syncWorker);
+        console.log(`sync worker on queue ${syncTaskQueue(settings.TIM_TASK_QUEUE_PREFIX)}, writing to the old system at ${syncSettings.TIM_LEGACY_BRIDGE_URL}`);
+      }
       console.log(`workers on ${settings.TEMPORAL_ADDRESS} (namespace ${settings.TEMPORAL_NAMESPACE}, queues ${settings.TIM_TASK_QUEUE_PREFIX}-*); ${describeImConfig(imConfig)}`);
       process.once('SIGINT', () => workers.shutdown());
       process.once('SIGTERM', () => workers.shutdown());

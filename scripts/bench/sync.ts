@@ -1,0 +1,108 @@
+/**
+ * Sync benchmark: 50 events/s from each app for 60 s (one-to-one messages, group messages, group
+ * profile changes) through the whole coexistence stack in one process: dev server, IM emulator
+ * (its default 30 ms latency and real callbacks), gateway, sync worker, old-system emulator.
+ * Reports end-to-end latency (event received by the gateway → written on the other side) p50/p99
+ * per direction, and lost, duplicated and echoed messages counted on both sides.
+ * Goals: p99 < 500 ms; 0 lost, 0 duplicated, 0 echoed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { startImEmulator } from '../../emulator/im';
+import { ImClient } from '../../im/client';
+import { toImUserId } from '../../legacy/id-mapping';
+import { StagingStore } from '../../legacy/store';
+import { installQuietWorkerLogging } from '../../workers/logging';
+import { startCoexistence } from '../lib/coexistence';
+import { formatTwoWayTable, runTraffic, verifyTwoWay } from '../lib/coexistence-traffic';
+import { startDevServer } from '../lib/dev-server';
+import { startSync } from '../lib/sync-control';
+import { formatSyncStats } from '../commands/sync';
+
+const RATE_PER_SIDE = Number(process.env.BENCH_SYNC_RATE ?? 50);
+const SECONDS = Number(process.env.BENCH_SYNC_SECONDS ?? 60);
+const USERS = 40;
+
+async function main(): Promise<void> {
+  installQuietWorkerLogging('ERROR');
+  const im = { sdkAppId: 1400000888, secretKey: randomBytes(16).toString('hex'), admin: 'administrator' };
+  const server = await startDevServer({ log: () => undefined });
+  const connection = await NativeConnection.connect({ address: server.address });
+  const client = new Client({ connection: server.env.connection, namespace: server.namespace });
+  const emulator = await startImEmulator(im);
+  const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-bench-sync-')), 'staging.sqlite'));
+  // Half the old ids are not valid IM ids, so both directions translate through the id mapping.
+  const users = Array.from({ length: USERS }, (_, i) => {
+    const oldId = i % 2 ? `user ${i}` : `user-${i}`;
+    const imId = toImUserId(oldId);
+    store.recordIdMapping('user', oldId, imId);
+    return { oldId, imId };
+  });
+  await new ImClient({ ...im, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users.map((u) => u.imId) });
+  const coex = await startCoexistence({ client, connection, namespace: server.namespace, taskQueuePrefix: 'bench-sync', store, im: emulator, imConfig: im, legacySecret: randomBytes(24).toString('hex'), callbackToken: randomBytes(16).toString('hex') });
+  await startSync(client, 'bench-sync');
+
+  const started = Date.now();
+  const ledger = await runTraffic(coex, emulator, { users, ratePerSide: RATE_PER_SIDE, seconds: SECONDS, tag: 'bench' });
+  const trafficSeconds = (Date.now() - started) / 1000;
+  const stats = await coex.settled(300_000);
+  const { rows, groupsEqual } = verifyTwoWay(coex, emulator, ledger);
+  console.log(formatTwoWayTable(rows));
+  console.log(formatSyncStats(stats));
+  if (process.env.BENCH_SYNC_DIAG) {
+    const pct = (v: number[], q: number) => (v.sort((a, b) => a - b), v[Math.min(v.length - 1, Math.floor(q * v.length))]);
+    const acks = coex.legacy.sentEvents().map((s) => (s.ackedAtMs ?? 0) - s.firstPostedAtMs);
+    console.log('old system post → gateway ack p50/p99', pct(acks, 0.5), pct(acks, 0.99));
+    const rows = store.db.prepare("SELECT kind, direction, settled_at - received_at AS ms FROM sync_events WHERE outcome = 'applied'").all() as Array<{ kind: string; direction: string; ms: number }>;
+    const by = new Map<string, number[]>();
+    for (const r of rows) by.set(`${r.direction} ${r.kind}`, [...(by.get(`${r.direction} ${r.kind}`) ?? []), r.ms]);
+    for (const [k, v] of by) console.log(k, v.length, 'p50', pct(v, 0.5), 'p99', pct(v, 0.99));
+  }
+
+  const sent = (s: typeof ledger.sentFromOld) => s.c2c.length + s.group.length + s.groupChanges;
+  const sum = (k: 'lost' | 'duplicated' | 'echoed') => rows.reduce((a, r) => a + r[k], 0);
+  const result = {
+    date: new Date().toISOString(),
+    machine: 'shared 2-core; single run',
+    targetPerSide: { eventsPerSecond: RATE_PER_SIDE, seconds: SECONDS },
+    sentPerSide: { oldApp: sent(ledger.sentFromOld), newApp: sent(ledger.sentFromIm) },
+    achievedEventsPerSecondPerSide: Number((sent(ledger.sentFromOld) / trafficSeconds).toFixed(1)),
+    latencyMs: stats.latencyMs,
+    messages: { lost: sum('lost'), duplicated: sum('duplicated'), echoed: sum('echoed') },
+    groupsEqualOnBothSides: groupsEqual,
+    echoesDropped: { oldToNew: stats.directions.oldToNew.echo, newToOld: stats.directions.newToOld.echo },
+    rejected: stats.directions.oldToNew.rejected + stats.directions.newToOld.rejected,
+    goals: { p99Ms: 500, lost: 0, duplicated: 0, echoed: 0 },
+    met:
+      Math.max(stats.latencyMs.oldToNew.p99, stats.latencyMs.newToOld.p99) < 500 && sum('lost') + sum('duplicated') + sum('echoed') === 0 && groupsEqual,
+  };
+  writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'sync.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result, null, 2));
+  console.log(
+    [
+      '| measure | App 1.0 → IM | IM → App 1.0 | goal |',
+      '|---|---|---|---|',
+      `| latency p50 | ${stats.latencyMs.oldToNew.p50} ms | ${stats.latencyMs.newToOld.p50} ms | |`,
+      `| latency p99 | ${stats.latencyMs.oldToNew.p99} ms | ${stats.latencyMs.newToOld.p99} ms | < 500 ms |`,
+      `| events sent | ${result.sentPerSide.oldApp} | ${result.sentPerSide.newApp} | 50/s × 60 s |`,
+      `| lost / duplicated / echoed messages | ${rows[0].lost + rows[2].lost} / ${rows[0].duplicated + rows[2].duplicated} / ${rows[0].echoed + rows[2].echoed} | ${rows[1].lost + rows[3].lost} / ${rows[1].duplicated + rows[3].duplicated} / ${rows[1].echoed + rows[3].echoed} | 0 / 0 / 0 |`,
+    ].join('\n'),
+  );
+  await coex.close();
+  await connection.close();
+  await emulator.close();
+  store.close();
+  await server.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
