@@ -22,6 +22,9 @@ export interface TrafficPlan {
 
 export interface TrafficLedger {
   tag: string;
+  /** When the timed traffic began (after the groups were created on both sides). */
+  startedAtMs: number;
+  endedAtMs: number;
   sentFromOld: { c2c: string[]; group: string[]; groupChanges: number };
   sentFromIm: { c2c: string[]; group: string[]; groupChanges: number };
   /** Groups created during the traffic (the same id on both sides). */
@@ -37,6 +40,8 @@ export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: Traffi
   if (users.length < 4) throw new Error('traffic needs at least 4 users');
   const ledger: TrafficLedger = {
     tag,
+    startedAtMs: 0,
+    endedAtMs: 0,
     sentFromOld: { c2c: [], group: [], groupChanges: 0 },
     sentFromIm: { c2c: [], group: [], groupChanges: 0 },
     groups: { old: [], im: [] },
@@ -56,6 +61,7 @@ export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: Traffi
 
   const total = Math.round(plan.ratePerSide * plan.seconds);
   const started = Date.now();
+  ledger.startedAtMs = started;
   const side = async (fromOld: boolean) => {
     const sent = fromOld ? ledger.sentFromOld : ledger.sentFromIm;
     for (let i = 0; i < total; i++) {
@@ -86,6 +92,7 @@ export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: Traffi
     }
   };
   await Promise.all([side(true), side(false)]);
+  ledger.endedAtMs = Date.now();
   return ledger;
 }
 
