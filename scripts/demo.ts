@@ -19,7 +19,7 @@ import { formatVerificationTable, verificationPassed, verifyImport } from '../ac
 import { startImEmulator, type ImEmulator } from '../emulator/im';
 import type { GroupType } from '../im/messages';
 import { startCoexistence, type Coexistence } from './lib/coexistence';
-import { formatTwoWayTable, runTraffic, verifyTwoWay } from './lib/coexistence-traffic';
+import { createTrafficGroups, formatTwoWayTable, sendTraffic, verifyTwoWay } from './lib/coexistence-traffic';
 import { startSync } from './lib/sync-control';
 import { formatSyncStats } from './commands/sync';
 import { resolveApiLimits } from '../im/apis';
@@ -124,9 +124,13 @@ async function main(): Promise<number> {
   if (coexistence) {
     log('\nCoexistence: live traffic from both apps');
     const users = store.accounts({ limit: 20 }).items.map((a) => ({ oldId: store.toOldUserId(a.userId), imId: a.userId }));
-    const ledger = await runTraffic(coexistence, emulator, { users, ratePerSide: Number(o.trafficRate), seconds: Number(o.trafficSeconds), tag: `live${Date.now() % 100000}` });
+    const plan = { users, ratePerSide: Number(o.trafficRate), seconds: Number(o.trafficSeconds), tag: `live${Date.now() % 100000}` };
+    const sides = { legacy: coexistence.legacy, im: emulator };
+    const ledger = await createTrafficGroups(sides, plan);
+    await coexistence.settled();
+    await sendTraffic(sides, plan, ledger);
     const stats = await coexistence.settled(120_000);
-    const twoWay = verifyTwoWay(coexistence, emulator, ledger);
+    const twoWay = verifyTwoWay({ im: emulator.snapshot(), legacy: { messages: coexistence.legacy.messages(), groups: coexistence.legacy.groups() } }, ledger);
     log('\nTwo-way verification: each message counted on both sides');
     log(formatTwoWayTable(twoWay.rows));
     log(`Groups made during the traffic, profile and members equal on both sides: ${twoWay.groupsEqual ? 'OK' : 'MISMATCH'}`);

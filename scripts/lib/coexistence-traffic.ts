@@ -7,7 +7,8 @@
  */
 import type { ImEmulator } from '../../emulator/im';
 import type { MsgBody } from '../../im/messages';
-import type { Coexistence } from './coexistence';
+import type { LegacyEmulator, LegacyGroup, LegacyMessage } from '../../emulator/legacy';
+import type { EmulatorSnapshot } from '../../emulator/im';
 
 export interface TrafficPlan {
   /** Pairs of the same person: old id (App 1.0) and IM id (App 2.0). */
@@ -34,8 +35,14 @@ export interface TrafficLedger {
 const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the traffic; each side creates one group first, then sends a mix (mostly messages, some member changes). */
-export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: TrafficPlan): Promise<TrafficLedger> {
+/** Old-system and IM sides as the traffic needs them (in this process, or in the emulator process of the benchmark). */
+export interface TrafficSides {
+  legacy: Pick<LegacyEmulator, 'asUser'>;
+  im: Pick<ImEmulator, 'asUser'>;
+}
+
+/** Each app creates its groups; let them cross to the other side (`settled`) before `sendTraffic`. */
+export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: TrafficPlan): Promise<TrafficLedger> {
   const { users, tag } = plan;
   if (users.length < 4) throw new Error('traffic needs at least 4 users');
   const ledger: TrafficLedger = {
@@ -46,24 +53,30 @@ export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: Traffi
     sentFromIm: { c2c: [], group: [], groupChanges: 0 },
     groups: { old: [], im: [] },
   };
-  const owner = users[0];
-  const members = users.slice(1, Math.min(users.length, 8));
+  const [owner, ...others] = users;
+  const members = others.slice(0, 7);
   for (let g = 0; g < (plan.groupsPerSide ?? 5); g++) {
     ledger.groups.old.push(`${tag}-old-app-group-${g}`);
     ledger.groups.im.push(`${tag}-new-app-group-${g}`);
-    await coex.legacy.asUser(owner.oldId).createGroup({ groupId: ledger.groups.old[g], groupType: 'Public', name: `Made in App 1.0 #${g}`, members: members.map((m) => m.oldId) });
+    await legacy.asUser(owner.oldId).createGroup({ groupId: ledger.groups.old[g], groupType: 'Public', name: `Made in App 1.0 #${g}`, members: members.map((m) => m.oldId) });
     await im.asUser(owner.imId).createGroup({ groupId: ledger.groups.im[g], type: 'Public', name: `Made in App 2.0 #${g}`, members: members.map((m) => m.imId) });
     ledger.sentFromOld.groupChanges++;
     ledger.sentFromIm.groupChanges++;
   }
-  // The other side must know the group before its first message: let the creations cross first.
-  await coex.settled();
+  return ledger;
+}
 
+/** Both apps at `ratePerSide` events/s for `seconds`: 60 % one-to-one messages, 30 % group messages, 10 % group profile changes. */
+export async function sendTraffic({ legacy, im }: TrafficSides, plan: TrafficPlan, ledger: TrafficLedger): Promise<TrafficLedger> {
+  const { users, tag } = plan;
+  const [owner, ...others] = users;
+  const members = others.slice(0, 7);
   const total = Math.round(plan.ratePerSide * plan.seconds);
   const started = Date.now();
   ledger.startedAtMs = started;
   const side = async (fromOld: boolean) => {
     const sent = fromOld ? ledger.sentFromOld : ledger.sentFromIm;
+    const groups = fromOld ? ledger.groups.old : ledger.groups.im;
     for (let i = 0; i < total; i++) {
       const due = started + (i * 1000) / plan.ratePerSide;
       if (due > Date.now()) await sleep(due - Date.now());
@@ -74,19 +87,19 @@ export async function runTraffic(coex: Coexistence, im: ImEmulator, plan: Traffi
       const kind = i % 10;
       if (kind < 6) {
         sent.c2c.push(label);
-        if (fromOld) await coex.legacy.asUser(a.oldId).sendMessage(b.oldId, text(label));
+        if (fromOld) await legacy.asUser(a.oldId).sendMessage(b.oldId, text(label));
         else await im.asUser(a.imId, 'Android').sendC2C(b.imId, text(label));
       } else if (kind < 9) {
         sent.group.push(label);
         const speaker = members[i % members.length];
-        const group = (fromOld ? ledger.groups.old : ledger.groups.im)[i % ledger.groups.old.length];
-        if (fromOld) await coex.legacy.asUser(speaker.oldId).sendGroupMessage(group, text(label));
+        const group = groups[i % groups.length];
+        if (fromOld) await legacy.asUser(speaker.oldId).sendGroupMessage(group, text(label));
         else await im.asUser(speaker.imId, 'iOS').sendGroupMsg(group, text(label));
       } else {
         // A profile change keeps membership stable, so every later group message has a sender who is a member.
         sent.groupChanges++;
-        const group = (fromOld ? ledger.groups.old : ledger.groups.im)[(i / 10) % ledger.groups.old.length | 0];
-        if (fromOld) await coex.legacy.asUser(owner.oldId).changeGroupProfile(group, { notification: label });
+        const group = groups[Math.floor(i / 10) % groups.length];
+        if (fromOld) await legacy.asUser(owner.oldId).changeGroupProfile(group, { notification: label });
         else await im.asUser(owner.imId).changeGroupProfile(group, { Notification: label });
       }
     }
@@ -105,19 +118,25 @@ export interface TwoWayRow {
   echoed: number;
 }
 
-/** Counts each sent message on both sides, and compares the two groups' final profiles. */
-export function verifyTwoWay(coex: Coexistence, im: ImEmulator, ledger: TrafficLedger): { rows: TwoWayRow[]; groupsEqual: boolean } {
+/** What each side holds at the end: IM's state and the old system's messages and groups. */
+export interface SideStates {
+  im: EmulatorSnapshot;
+  legacy: { messages: LegacyMessage[]; groups: LegacyGroup[] };
+}
+
+/** Counts each sent message on both sides, and compares the groups' final profiles and member counts. */
+export function verifyTwoWay(states: SideStates, ledger: TrafficLedger): { rows: TwoWayRow[]; groupsEqual: boolean } {
   const count = (texts: string[]) => {
     const m = new Map<string, number>();
     for (const t of texts) if (t.startsWith(`${ledger.tag} `)) m.set(t, (m.get(t) ?? 0) + 1);
     return m;
   };
   const textOf = (body: ReadonlyArray<{ MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
-  const snap = im.snapshot();
+  const snap = states.im;
   const imC2C = count(Object.values(snap.conversations).flat().map((m) => textOf(m.body)));
   const imGroup = count(Object.values(snap.groups).flatMap((g) => g.messages.map((m) => textOf(m.body))));
-  const oldC2C = count(coex.legacy.messages().map((m) => textOf(m.body)));
-  const oldGroup = count(coex.legacy.groups().flatMap((g) => g.messages.map((m) => textOf(m.body))));
+  const oldC2C = count(states.legacy.messages.map((m) => textOf(m.body)));
+  const oldGroup = count(states.legacy.groups.flatMap((g) => g.messages.map((m) => textOf(m.body))));
   const row = (what: string, sent: string[], there: Map<string, number>, here: Map<string, number>): TwoWayRow => ({
     what,
     sent: sent.length,
@@ -132,12 +151,13 @@ export function verifyTwoWay(coex: Coexistence, im: ImEmulator, ledger: TrafficL
     row('Group messages, App 1.0 → IM', ledger.sentFromOld.group, imGroup, oldGroup),
     row('Group messages, IM → App 1.0', ledger.sentFromIm.group, oldGroup, imGroup),
   ];
-  const sameGroup = (oldId: string, imId: string) => {
-    const inIm = snap.groups[imId];
-    const inOld = coex.legacy.groups().find((g) => g.groupId === oldId);
+  // Groups made during the traffic have the same id on both sides.
+  const sameGroup = (id: string) => {
+    const inIm = snap.groups[id];
+    const inOld = states.legacy.groups.find((g) => g.groupId === id);
     return !!inIm && !!inOld && inIm.name === inOld.name && (inIm.notification ?? '') === (inOld.notification ?? '') && inIm.members.length === inOld.members.length;
   };
-  return { rows, groupsEqual: [...ledger.groups.old, ...ledger.groups.im].every((g) => sameGroup(g, g)) };
+  return { rows, groupsEqual: [...ledger.groups.old, ...ledger.groups.im].every(sameGroup) };
 }
 
 export function formatTwoWayTable(rows: TwoWayRow[]): string {

@@ -17,21 +17,27 @@ import type { StagingStore } from '../../legacy/store';
 import { SyncJournal, type SyncStats } from '../../legacy/sync-journal';
 import { createSyncWorker } from '../../workers/sync-workers';
 
-export interface CoexistenceOptions {
+/** What the set-up needs of each emulator: in this process, or behind IPC in another (the benchmark). */
+export type ImSide = Pick<ImEmulator, 'baseUrl' | 'setCallback' | 'callbacksDrained'>;
+export type LegacySide = Pick<LegacyEmulator, 'baseUrl' | 'setGatewayUrl' | 'eventsDrained' | 'close'>;
+
+export interface CoexistenceOptions<L extends LegacySide> {
   client: Client;
   connection: NativeConnection;
   namespace: string;
   taskQueuePrefix: string;
   store: StagingStore;
-  im: ImEmulator;
+  im: ImSide;
+  /** The old-system emulator; by default one is started in this process. */
+  legacy?: L;
   imConfig: { sdkAppId: number; secretKey: string; admin: string };
   legacySecret: string;
   callbackToken: string;
 }
 
-export interface Coexistence {
+export interface Coexistence<L extends LegacySide = LegacyEmulator> {
   journal: SyncJournal;
-  legacy: LegacyEmulator;
+  legacy: L;
   gatewayUrl: string;
   gateway(): SyncGateway;
   /** Closes the gateway gracefully, keeps it down for `downMs`, and starts it again on the same port. */
@@ -41,9 +47,9 @@ export interface Coexistence {
   close(): Promise<void>;
 }
 
-export async function startCoexistence(o: CoexistenceOptions): Promise<Coexistence> {
+export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o: CoexistenceOptions<L>): Promise<Coexistence<L>> {
   const journal = new SyncJournal(o.store.db);
-  const legacy = await startLegacyEmulator({ secret: o.legacySecret });
+  const legacy = o.legacy ?? ((await startLegacyEmulator({ secret: o.legacySecret })) as unknown as L);
   const worker = await createSyncWorker({
     connection: o.connection,
     namespace: o.namespace,
