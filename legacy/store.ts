@@ -29,21 +29,21 @@ import { toImGroupId, toImUserId } from './id-mapping';
 import { validateBundle, type BundleIssue, type ValidationSummary } from './validate';
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS id_map (kind TEXT NOT NULL, old_id TEXT NOT NULL, im_id TEXT NOT NULL, PRIMARY KEY (kind, old_id));
+CREATE TABLE IF NOT EXISTS id_map (kind TEXT NOT NULL, old_id TEXT NOT NULL, im_id TEXT NOT NULL, PRIMARY KEY (kind, old_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS id_map_by_im ON id_map (kind, im_id);
-CREATE TABLE IF NOT EXISTS accounts (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, profile TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS friendships (owner TEXT NOT NULL, friend TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, friend));
+CREATE TABLE IF NOT EXISTS accounts (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, profile TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS friendships (owner TEXT NOT NULL, friend TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, friend)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
   old_id TEXT PRIMARY KEY, conv_owner TEXT NOT NULL, conv_peer TEXT NOT NULL, sender TEXT NOT NULL, receiver TEXT NOT NULL,
-  time INTEGER NOT NULL, body TEXT NOT NULL, cloud TEXT);
-CREATE TABLE IF NOT EXISTS read_marks (reader TEXT NOT NULL, peer TEXT NOT NULL, conv_owner TEXT NOT NULL, read_up_to INTEGER NOT NULL, PRIMARY KEY (reader, peer));
-CREATE TABLE IF NOT EXISTS groups (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL, account TEXT NOT NULL, role TEXT NOT NULL, join_time INTEGER, unread INTEGER NOT NULL, PRIMARY KEY (group_id, account));
-CREATE TABLE IF NOT EXISTS group_messages (old_id TEXT PRIMARY KEY, group_id TEXT NOT NULL, sender TEXT NOT NULL, time INTEGER NOT NULL, body TEXT NOT NULL);
+  time INTEGER NOT NULL, body TEXT NOT NULL, cloud TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS read_marks (reader TEXT NOT NULL, peer TEXT NOT NULL, conv_owner TEXT NOT NULL, read_up_to INTEGER NOT NULL, PRIMARY KEY (reader, peer)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL, account TEXT NOT NULL, role TEXT NOT NULL, join_time INTEGER, unread INTEGER NOT NULL, PRIMARY KEY (group_id, account)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_messages (old_id TEXT PRIMARY KEY, group_id TEXT NOT NULL, sender TEXT NOT NULL, time INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS failures (
   migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
-  error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id));
-CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+  error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
 const INDEXES = `
@@ -148,7 +148,7 @@ export class StagingStore implements LegacySource, FailureSink {
     // that is rolled back if the bundle has any error, so a bad bundle loads nothing.
     this.db.pragma('synchronous = OFF');
     // A big page cache keeps the one load transaction from spilling pages early.
-    this.db.pragma('cache_size = -65536');
+    this.db.pragma('cache_size = -16384');
     // Secondary indexes are rebuilt once after the bulk load: faster than maintaining them row by row.
     this.db.exec(DROP_INDEXES);
     this.db.exec('BEGIN');

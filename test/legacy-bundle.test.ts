@@ -43,8 +43,9 @@ describe('validate', () => {
       expect.stringMatching(/^accounts\.ndjson:3: not valid JSON/),
       expect.stringMatching(/^accounts\.ndjson:4 nick: longer than 500 bytes$/),
       'messages.ndjson:2 to: unknown account "zed"',
-      'messages.ndjson:3 id: duplicate message id "m1"',
       expect.stringMatching(/^messages\.ndjson:4 body\.0\.MsgContent\.Download_Flag: /),
+      // Repeated ids are confirmed by a second read of the file, so they come after its other issues.
+      'messages.ndjson:3 id: duplicate message id "m1"',
       'group-members.ndjson:1 group: unknown group "nowhere"',
     ]);
   });
