@@ -113,7 +113,19 @@ export const MAX_MESSAGE_BYTES = 12 * 1024;
 
 /** Bytes a message occupies as IM measures it (UTF-8 JSON of the body and CloudCustomData). */
 export function messageBytes(body: unknown, cloudCustomData?: string): number {
-  return Buffer.byteLength(JSON.stringify(body), 'utf8') + (cloudCustomData ? Buffer.byteLength(cloudCustomData, 'utf8') : 0);
+  return Buffer.byteLength(msgBodyJson(body), 'utf8') + (cloudCustomData ? Buffer.byteLength(cloudCustomData, 'utf8') : 0);
+}
+
+const bodyJson = new WeakMap<object, string>();
+/** A message body's JSON, computed once per body object (the size check and the staging store both need it). */
+export function msgBodyJson(body: unknown): string {
+  if (body === null || typeof body !== 'object') return JSON.stringify(body);
+  let json = bodyJson.get(body);
+  if (json === undefined) {
+    json = JSON.stringify(body);
+    bodyJson.set(body, json);
+  }
+  return json;
 }
 
 export const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');

@@ -6,6 +6,8 @@
  * The SQL is plain (row-value comparisons, upserts with ON CONFLICT) so that a PostgreSQL driver
  * can run the same statements; only this file knows the driver.
  */
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type {
   FailureRecord,
@@ -24,9 +26,11 @@ import type {
   PageRequest,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
-import { BUNDLE_ENTITIES, type AccountRecord, type BundleEntity, type BundleRecord, type FriendshipRecord, type GroupRecord } from './bundle';
+import { BUNDLE_ENTITIES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
 import { toImGroupId, toImUserId } from './id-mapping';
-import { validateBundle, type BundleIssue, type ValidationSummary } from './validate';
+import type { StoreRow } from './bundle-rows';
+import type { LoadWorkerMessage } from './load-worker';
+import type { BundleIssue, ValidationSummary } from './validate';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS id_map (kind TEXT NOT NULL, old_id TEXT NOT NULL, im_id TEXT NOT NULL, PRIMARY KEY (kind, old_id)) WITHOUT ROWID;
@@ -86,8 +90,6 @@ export class StagingStore implements LegacySource, FailureSink {
   async load(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number } = {}): Promise<LoadSummary> {
     const started = Date.now();
     const loaded = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, 0])) as Record<BundleEntity, number>;
-    const groupTypes = new Map<string, GroupType>();
-    const imGroup = (oldId: string) => toImGroupId(oldId, groupTypes.get(oldId) ?? 'Public');
     const upsert = {
       idMap: this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO UPDATE SET im_id = excluded.im_id'),
       account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile'),
@@ -108,42 +110,6 @@ export class StagingStore implements LegacySource, FailureSink {
          ON CONFLICT (old_id) DO UPDATE SET group_id = excluded.group_id, sender = excluded.sender, time = excluded.time, body = excluded.body`,
       ),
     };
-    const recordMapping = (kind: 'user' | 'group', oldId: string, imId: string) => {
-      if (oldId !== imId) upsert.idMap.run(kind, oldId, imId);
-    };
-    const write: { [E in BundleEntity]: (r: BundleRecord<E>) => void } = {
-      accounts: (a) => {
-        const imId = toImUserId(a.id);
-        recordMapping('user', a.id, imId);
-        const { id: _id, ...profile } = a;
-        upsert.account.run(imId, a.id, JSON.stringify(profile));
-      },
-      groups: (g) => {
-        groupTypes.set(g.id, g.type);
-        const imId = toImGroupId(g.id, g.type);
-        recordMapping('group', g.id, imId);
-        const { id: _id, type, ...data } = g;
-        upsert.group.run(imId, g.id, type, JSON.stringify({ ...data, owner: g.owner !== undefined ? toImUserId(g.owner) : undefined }));
-      },
-      friendships: (f) => {
-        const { owner, friend, ...data } = f;
-        upsert.friendship.run(toImUserId(owner), toImUserId(friend), JSON.stringify(data));
-      },
-      messages: (m) => {
-        const from = toImUserId(m.from);
-        const to = toImUserId(m.to);
-        const [owner, peer] = from < to ? [from, to] : [to, from];
-        upsert.message.run(m.id, owner, peer, from, to, m.time, JSON.stringify(m.body), m.cloudCustomData ?? null);
-      },
-      readMarks: (r) => {
-        const reader = toImUserId(r.reader);
-        const peer = toImUserId(r.peer);
-        upsert.readMark.run(reader, peer, reader < peer ? reader : peer, r.readUpTo);
-      },
-      groupMembers: (m) => upsert.member.run(imGroup(m.group), toImUserId(m.account), m.role, m.joinTime ?? null, m.unread ?? 0),
-      groupMessages: (m) => upsert.groupMessage.run(m.id, imGroup(m.group), toImUserId(m.from), m.time, JSON.stringify(m.body)),
-    };
-
     // One pass: each record is written as soon as it passes its checks, inside one transaction
     // that is rolled back if the bundle has any error, so a bad bundle loads nothing.
     this.db.pragma('synchronous = OFF');
@@ -152,14 +118,10 @@ export class StagingStore implements LegacySource, FailureSink {
     // Secondary indexes are rebuilt once after the bulk load: faster than maintaining them row by row.
     this.db.exec(DROP_INDEXES);
     this.db.exec('BEGIN');
-    let validation: Awaited<ReturnType<typeof validateBundle>>;
+    let validation: ValidationSummary;
     try {
-      validation = await validateBundle(dir, {
-        ...opts,
-        onRecord: (entity, record) => {
-          (write[entity] as (r: typeof record) => void)(record);
-          loaded[entity]++;
-        },
+      validation = await this.validateInWorker(dir, opts, (rows) => {
+        for (const [table, ...params] of rows) upsert[table].run(...params);
       });
       this.db.exec(validation.errors > 0 ? 'ROLLBACK' : 'COMMIT');
     } catch (err) {
@@ -169,12 +131,47 @@ export class StagingStore implements LegacySource, FailureSink {
       this.db.exec(INDEXES);
       this.db.pragma('synchronous = FULL');
     }
-    if (validation.errors > 0) {
-      for (const e of BUNDLE_ENTITIES) loaded[e] = 0;
-    } else {
+    if (validation.errors === 0) {
+      for (const e of BUNDLE_ENTITIES) loaded[e] = validation.entities[e].records;
       this.db.exec('ANALYZE');
     }
     return { ...validation, loaded, seconds: (Date.now() - started) / 1000 };
+  }
+
+  /**
+   * Validation, id mapping and row building run in a worker thread (legacy/load-worker.ts), side by
+   * side with this thread's SQLite writes; rows arrive in batches with back-pressure.
+   */
+  private validateInWorker(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number }, write: (rows: StoreRow[]) => void): Promise<ValidationSummary> {
+    const inFlight = new SharedArrayBuffer(4);
+    const counter = new Int32Array(inFlight);
+    // The worker is TypeScript: tsx (a dependency) compiles it, whatever runs this thread.
+    const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'load-worker.ts'))});`, { eval: true, workerData: { dir, maxErrors: opts.maxErrors, inFlight } });
+    return new Promise<ValidationSummary>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | undefined, summary?: ValidationSummary) => {
+        if (settled) return;
+        settled = true;
+        void worker.terminate();
+        if (err) reject(err);
+        else resolve(summary!);
+      };
+      worker.on('message', (m: LoadWorkerMessage) => {
+        try {
+          if (m.type === 'rows') {
+            write(m.rows);
+            Atomics.sub(counter, 0, 1);
+            Atomics.notify(counter, 0);
+          } else if (m.type === 'issue') opts.onIssue?.(m.issue);
+          else if (m.type === 'done') finish(undefined, m.summary);
+          else finish(new Error(`bundle validation failed: ${m.message}`));
+        } catch (err) {
+          finish(err as Error);
+        }
+      });
+      worker.on('error', (err) => finish(err));
+      worker.on('exit', (code) => finish(new Error(`bundle validation thread stopped (exit code ${code})`)));
+    });
   }
 
   // Id mapping, both directions. Ids that needed no mapping are their own mapping.
