@@ -6,6 +6,7 @@
  * The control workflow holds the run state that `sync pause|resume` signal.
  */
 import {
+  ActivityFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -22,6 +23,7 @@ import {
   syncEventSignal,
   syncStatusQuery,
   syncTaskQueue,
+  type ApplyOutcome,
   type EntitySyncCounts,
   type EntitySyncInput,
   type EntitySyncState,
@@ -95,7 +97,15 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
       }
     }
     const batch = queue.slice(0, APPLY_BATCH);
-    const { outcomes } = await sync.applySyncEvents({ eventIds: batch.map((r) => r.eventId) });
+    let outcomes: ApplyOutcome[];
+    try {
+      ({ outcomes } = await sync.applySyncEvents({ eventIds: batch.map((r) => r.eventId) }));
+    } catch (err) {
+      // Only a non-retryable failure gets here (its content is gone from the journal): drop that
+      // one event, counted as rejected, rather than fail the workflow and strand the queue behind it.
+      if (!(err instanceof ActivityFailure)) throw err;
+      outcomes = ['rejected'];
+    }
     for (const outcome of outcomes) {
       if (outcome === 'paused') break;
       remember((queue.shift() as SyncEventRef).eventId);
