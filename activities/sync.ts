@@ -13,9 +13,9 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
-import { CallbackBody, CALLBACK_COMMANDS, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
+import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
-import { ImError } from '../im/errors';
+import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { GROUP_TYPES, type GroupType, type MsgBody } from '../im/messages';
 import { IM_APIS } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
@@ -105,7 +105,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         try {
           await im.call('destroy_group', { GroupId: store.imGroupIdOf(e.groupId) });
         } catch (err) {
-          if (!(err instanceof ImError && err.code === 10010)) throw err; // already gone
+          if (!(err instanceof ImError && err.code === GROUP_NOT_FOUND_CODE)) throw err; // already gone
         }
         return;
       case 'group.profile_changed':
@@ -244,9 +244,6 @@ function permanentReason(err: unknown): string | undefined {
   return undefined;
 }
 
-/** IM sends Work/Meeting for the groups the API calls Private/ChatRoom (tencent-im-callbacks.md). */
 function imGroupType(type: string): GroupType {
-  if (type === 'Work') return 'Private';
-  if (type === 'Meeting') return 'ChatRoom';
-  return (GROUP_TYPES as readonly string[]).includes(type) ? (type as GroupType) : 'Public';
+  return CALLBACK_GROUP_TYPE_ALIASES[type] ?? ((GROUP_TYPES as readonly string[]).includes(type) ? (type as GroupType) : 'Public');
 }

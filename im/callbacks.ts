@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import type { GroupType } from './messages';
 
 export const CALLBACK_COMMANDS = {
   c2cAfterSendMsg: 'C2C.CallbackAfterSendMsg',
@@ -24,6 +25,12 @@ export const CLIENT_PLATFORMS = ['Web', 'Android', 'iOS', 'IOS', 'Windows', 'Mac
 /** Per-message switch on sendmsg / send_group_msg that suppresses the after-send callback. */
 export const FORBID_AFTER_SEND_CALLBACK = 'ForbidAfterSendMsgCallback';
 export const FORBID_BEFORE_SEND_CALLBACK = 'ForbidBeforeSendMsgCallback';
+
+/**
+ * Callbacks may spell group types the console way (Work, Meeting) rather than the REST API's
+ * (Private, ChatRoom); which one IM sends is UNCONFIRMED, so both are read.
+ */
+export const CALLBACK_GROUP_TYPE_ALIASES: Readonly<Record<string, GroupType>> = { Work: 'Private', Meeting: 'ChatRoom' };
 
 /** IM rejects nothing here; a receiver treats a RequestTime more than this far off as a replay. */
 export const CALLBACK_MAX_CLOCK_SKEW_S = 60;

@@ -1,4 +1,5 @@
 /** The old-system side: validation, id mapping, the staging store and the sample generator. */
+import { HashedIdSet } from '../legacy/id-set';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,5 +182,19 @@ describe('staging store', () => {
     const ab = all.filter((m) => m.to === 'b' || m.from === 'b');
     expect(ab.map((m) => m.time)).toEqual([...ab.map((m) => m.time)].sort((x, y) => x - y));
     store.close();
+  });
+});
+
+describe('hashed id set (duplicate checks of large bundles)', () => {
+  test('stays exact through growth: every new id is new, every repeat is caught', () => {
+    const set = new HashedIdSet();
+    for (let i = 0; i < 50_000; i++) expect(set.add(`m${i}`)).toBe(true);
+    expect(set.size).toBe(50_000);
+    for (let i = 0; i < 50_000; i += 997) expect(set.add(`m${i}`)).toBe(false);
+    // Ids that differ only in order or by a character still differ.
+    expect(set.add('ab\u0000c')).toBe(true);
+    expect(set.add('a\u0000bc')).toBe(true);
+    expect(set.add('用户 1')).toBe(true);
+    expect(set.add('用户 1')).toBe(false);
   });
 });

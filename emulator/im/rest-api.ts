@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { ImApiName } from '../../im/apis';
 import { CALLBACK_COMMANDS, FORBID_AFTER_SEND_CALLBACK, REST_API_PLATFORM } from '../../im/callbacks';
+import { GROUP_NOT_FOUND_CODE, imErrorInfo } from '../../im/errors';
 import {
   CUSTOM_PROFILE_TAG_PATTERN,
   FRIEND_RULES,
@@ -65,7 +66,7 @@ function msgKey(seq: number, random: number, time: number): string {
 
 function requireGroup(ctx: ApiContext, groupId: string): Group {
   const group = ctx.state.groups.get(groupId);
-  if (!group) throw new ApiError(10010, 'group does not exist or has been dissolved');
+  if (!group) throw new ApiError(GROUP_NOT_FOUND_CODE, imErrorInfo(GROUP_NOT_FOUND_CODE));
   return group;
 }
 
@@ -610,7 +611,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     return {
       GroupInfo: req.GroupIdList.map((GroupId) => {
         const g = ctx.state.groups.get(GroupId);
-        if (!g) return { GroupId, ErrorCode: 10010, ErrorInfo: 'group does not exist or has been dissolved' };
+        if (!g) return { GroupId, ErrorCode: GROUP_NOT_FOUND_CODE, ErrorInfo: imErrorInfo(GROUP_NOT_FOUND_CODE) };
         return {
           GroupId,
           ErrorCode: 0,
