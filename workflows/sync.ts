@@ -12,6 +12,7 @@ import {
   continueAsNew,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   workflowInfo,
@@ -134,6 +135,12 @@ export async function syncControlWorkflow(input: SyncControlInput): Promise<void
       const next = status;
       await control.recordSyncStatus({ status: next });
       recorded = next;
+      // Shown on the workflow's page in the Web UI (counts and latency: `tim-migrate sync status`).
+      setCurrentDetails(
+        next === 'running'
+          ? `**Live sync: running** since ${new Date(Date.now()).toISOString()}. Events are applied as they arrive, one workflow per conversation and group.`
+          : `**Live sync: paused** since ${new Date(Date.now()).toISOString()}. Events keep being accepted and queue in order; \`tim-migrate sync resume\` applies them.`,
+      );
     }
     await condition(() => status !== recorded || workflowInfo().continueAsNewSuggested);
     if (historyBudgetReached()) return continueAsNew<typeof syncControlWorkflow>({ ...input, status });
