@@ -38,6 +38,8 @@ export interface SyncStats {
   /** Received → written on the other side, over applied events. */
   latencyMs: Record<SyncDirection, { count: number; p50: number; p99: number; max: number }>;
   rejectedReasons: Array<{ eventId: string; kind: string; detail: string }>;
+  /** The conversations and groups whose oldest pending event is oldest, with how many wait. */
+  oldestPending: Array<{ entityId: string; pending: number; oldestReceivedAtMs: number }>;
 }
 
 const SCHEMA = `
@@ -112,7 +114,10 @@ export class SyncJournal {
     const rejectedReasons = this.db
       .prepare("SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? ORDER BY settled_at DESC LIMIT 20")
       .all(since) as SyncStats['rejectedReasons'];
-    return { status: this.status(), directions, latencyMs: { oldToNew: latency('oldToNew'), newToOld: latency('newToOld') }, rejectedReasons };
+    const oldestPending = this.db
+      .prepare("SELECT entity_id AS entityId, COUNT(*) AS pending, MIN(received_at) AS oldestReceivedAtMs FROM sync_events WHERE outcome = 'pending' GROUP BY entity_id ORDER BY oldestReceivedAtMs LIMIT 10")
+      .all() as SyncStats['oldestPending'];
+    return { status: this.status(), directions, latencyMs: { oldToNew: latency('oldToNew'), newToOld: latency('newToOld') }, rejectedReasons, oldestPending };
   }
 }
 

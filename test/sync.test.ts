@@ -21,6 +21,7 @@ import { workflowTaskQueue } from '../workflows/task-queues';
 import { createImportStack } from '../workers/import-workers';
 import { startCoexistence, type Coexistence } from '../scripts/lib/coexistence';
 import { signalSync, startSync } from '../scripts/lib/sync-control';
+import { formatSyncStats } from '../scripts/commands/sync';
 import { connectTestTemporal, type TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000777, secretKey: 'sync-test-key', admin: 'administrator' };
@@ -178,6 +179,7 @@ describe('live two-way sync', () => {
       await sleep(1500);
       expect(imTexts(tag)).toHaveLength(0);
       expect(c.journal.stats().directions.oldToNew.pending).toBe(30);
+      expect(formatSyncStats(c.journal.stats())).toMatch(/30 event\(s\), oldest \d+ s: the sync is paused/);
       expect((await temporal.client.workflow.getHandle(handle.workflowId).query(entitySyncQuery)).waitingFor).toBe('sync-start-or-resume');
 
       await signalSync(temporal.client, prefix, 'resume');
@@ -270,6 +272,8 @@ describe('live two-way sync', () => {
           const entity = syncEntityWorkflowId(prefix, { kind: 'group', groupId: 'group-0' });
           await waitFor(async () => (await temporal.client.workflow.getHandle(entity).query(entitySyncQuery)).waitingFor === 'history-import');
           expect(c.journal.stats().directions.oldToNew.pending).toBe(1);
+          // `sync status` says why it waits, so a held group never looks like a stall.
+          expect(formatSyncStats(c.journal.stats(), store)).toMatch(/group-0: 1 event\(s\), oldest \d+ s: group group-0 waits for its history import/);
 
           const workers = await createImportStack({
             connection: temporal.nativeConnection,

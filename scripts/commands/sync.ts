@@ -19,7 +19,15 @@ import { signalSync, startSync, syncRunStatus } from '../lib/sync-control';
 
 const DIRECTION_LABEL = { oldToNew: 'old → IM', newToOld: 'IM → old' } as const;
 
-export function formatSyncStats(stats: SyncStats): string {
+/** Why an entity's events wait, as far as the store can tell (the workflow's `syncState` query says for sure). */
+export function pendingReason(entityId: string, status: SyncStats['status'], store?: StagingStore): string {
+  if (status !== 'running') return status === 'paused' ? 'the sync is paused' : 'the sync has not been started (`tim-migrate sync start`)';
+  const group = entityId.split('-sync-group-')[1];
+  if (group !== undefined && store?.groupHistoryPending(group)) return `group ${group} waits for its history import to end (run or finish the migration)`;
+  return 'being applied or retrying (the other side may be unreachable: see the workflow in the Web UI)';
+}
+
+export function formatSyncStats(stats: SyncStats, store?: StagingStore): string {
   const rows = [['direction', 'received', 'applied', 'pending', 'echoes dropped', 'rejected', 'latency p50', 'p99']];
   for (const d of SYNC_DIRECTIONS) {
     const s = stats.directions[d];
@@ -29,6 +37,10 @@ export function formatSyncStats(stats: SyncStats): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  '));
   for (const r of stats.rejectedReasons) lines.push(`rejected ${r.eventId} (${r.kind}): ${r.detail}`);
+  for (const p of stats.oldestPending) {
+    const ageS = Math.round((Date.now() - p.oldestReceivedAtMs) / 1000);
+    lines.push(`waiting ${p.entityId}: ${p.pending} event(s), oldest ${ageS} s: ${pendingReason(p.entityId, stats.status, store)}`);
+  }
   return lines.join('\n');
 }
 
@@ -107,10 +119,12 @@ export function registerSyncCommands(program: Command): void {
       const client = await connectClient(settings);
       const status = await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX);
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
-      const stats = new SyncJournal(store.db).stats();
+      const stats = { ...new SyncJournal(store.db).stats(), status };
+      const text = formatSyncStats(stats, store);
+      const waiting = stats.oldestPending.map((p) => ({ ...p, reason: pendingReason(p.entityId, status, store) }));
       store.close();
       await client.connection.close();
-      if (opts.json) console.log(JSON.stringify({ ...stats, status }, null, 2));
-      else console.log(`sync: ${status}\n${formatSyncStats(stats)}`);
+      if (opts.json) console.log(JSON.stringify({ ...stats, oldestPending: waiting }, null, 2));
+      else console.log(`sync: ${status}\n${text}`);
     });
 }
