@@ -159,8 +159,6 @@ export class ImClient {
       // IM answers 200 with the outcome in the body; anything else is a transport failure.
       validateStatus: () => true,
       transitional: { clarifyTimeoutError: true },
-      // IM never redirects; without redirects axios uses Node's http directly instead of the follow-redirects wrapper.
-      maxRedirects: 0,
     });
     this.userSig = new AdminUserSig(options.sdkAppId, options.secretKey, options.admin);
   }
