@@ -343,7 +343,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     retryFailedItems: ({ migrationId, entity, itemIds }) =>
       asActivity(async () => {
         const total = { done: 0, failed: 0 };
+        // A retried activity skips what its earlier attempt already got through (cleared from the report).
+        const stillFailed = failures.failedItemIds(migrationId, entity);
         for (const itemId of itemIds) {
+          if (!stillFailed.has(itemId)) {
+            total.done++;
+            continue;
+          }
           const ok = await retryOne(migrationId, entity, itemId);
           if (ok) failures.clearFailure(migrationId, entity, itemId);
           total.done += ok ? 1 : 0;

@@ -9,7 +9,7 @@ import type { FailureEntity } from '../activities/contracts';
 import { childProgressSignal, IMPORT_PHASES, type BatchSizes, type Counts, type Cursor } from './api';
 import { historyBudgetReached, imActivities, storeActivities } from './control';
 import { groupImportWorkflow } from './group-import';
-import { FAILURE_ENTITY_API } from './task-queues';
+import { callsPerActivity, FAILURE_ENTITY_API } from './task-queues';
 
 export interface RetryFailuresInput {
   migrationId: string;
@@ -50,9 +50,14 @@ export async function retryFailuresWorkflow(input: RetryFailuresInput): Promise<
         }
         continue;
       }
-      const c = await imActivities(input.taskQueuePrefix, FAILURE_ENTITY_API[entity]).retryFailedItems({ migrationId: input.migrationId, entity, itemIds });
-      counts.done += c.done;
-      counts.failed += c.failed;
+      // At most one page's worth of calls per activity, so the queue's rate limit still bounds the
+      // API's calls per second (a 100-item activity went over IM's limit and was refused).
+      const api = FAILURE_ENTITY_API[entity];
+      for (let i = 0; i < itemIds.length; i += callsPerActivity(api)) {
+        const c = await imActivities(input.taskQueuePrefix, api).retryFailedItems({ migrationId: input.migrationId, entity, itemIds: itemIds.slice(i, i + callsPerActivity(api)) });
+        counts.done += c.done;
+        counts.failed += c.failed;
+      }
     }
     if (page.next === undefined) break;
     after = page.next;
