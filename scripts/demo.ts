@@ -122,6 +122,14 @@ async function main(): Promise<number> {
   }
 
   if (coexistence) {
+    await coexistence.settled();
+    const held = Object.values(emulator.snapshot().groups).find((g) => g.messages.some((m) => JSON.stringify(m.body).includes(LIVE_DURING_IMPORT)));
+    const last = held?.messages[held.messages.length - 1];
+    const copies = held?.messages.filter((m) => JSON.stringify(m.body).includes(LIVE_DURING_IMPORT)).length ?? 0;
+    const followed = copies === 1 && !!last && JSON.stringify(last.body).includes(LIVE_DURING_IMPORT);
+    log(`\nThe message said live during the import is in IM once, after the group's ${held ? held.messages.length - 1 : 0} imported messages: ${followed ? 'OK' : 'MISMATCH'}`);
+    ok = ok && followed;
+
     log('\nCoexistence: live traffic from both apps');
     const users = store.accounts({ limit: 20 }).items.map((a) => ({ oldId: store.toOldUserId(a.userId), imId: a.userId }));
     const plan = { users, ratePerSide: Number(o.trafficRate), seconds: Number(o.trafficSeconds), tag: `live${Date.now() % 100000}` };
@@ -160,6 +168,8 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
+const LIVE_DURING_IMPORT = 'Said live in App 1.0 while the import runs';
+
 /** Gateway, sync worker and old-system emulator (holding the bundle's groups), the sync started, and one live message during the import. */
 async function startDemoCoexistence(
   client: Client,
@@ -181,7 +191,7 @@ async function startDemoCoexistence(
   log(`  Sync gateway: ${coex.gatewayUrl}   old-system emulator: ${coex.legacy.baseUrl}   sync started`);
   const first = store.group(groupIds[0])!;
   if (first.ownerId) {
-    await coex.legacy.asUser(store.toOldUserId(first.ownerId)).sendGroupMessage(store.toOldGroupId(first.groupId), [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'Said live in App 1.0 while the import runs' } }]);
+    await coex.legacy.asUser(store.toOldUserId(first.ownerId)).sendGroupMessage(store.toOldGroupId(first.groupId), [{ MsgType: 'TIMTextElem', MsgContent: { Text: LIVE_DURING_IMPORT } }]);
     log(`  A live App 1.0 message in group ${first.groupId} waits until that group's history is imported, then follows it.`);
   }
   return coex;
