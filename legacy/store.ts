@@ -6,6 +6,7 @@
  * The SQL is plain (row-value comparisons, upserts with ON CONFLICT) so that a PostgreSQL driver
  * can run the same statements; only this file knows the driver.
  */
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -26,7 +27,7 @@ import type {
   PageRequest,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
-import { BUNDLE_ENTITIES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
+import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
 import { toImGroupId, toImUserId } from './id-mapping';
 import type { StoreRow } from './bundle-rows';
 import type { LoadWorkerMessage } from './load-worker';
@@ -141,39 +142,89 @@ export class StagingStore implements LegacySource, FailureSink {
   }
 
   /**
-   * Validation, id mapping and row building run in a worker thread (legacy/load-worker.ts), side by
-   * side with this thread's SQLite writes; rows arrive in batches with back-pressure.
+   * Validation, id mapping and row building run in two worker threads (legacy/load-worker.ts): one
+   * for the one-to-one messages, the biggest file, which needs only the account ids, and one for the
+   * rest. This thread writes their rows to SQLite as they come, in batches with back-pressure, and
+   * prints their issues in the bundle's entity order.
    */
   private validateInWorker(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number }, write: (rows: StoreRow[]) => void): Promise<ValidationSummary> {
-    const inFlight = new SharedArrayBuffer(4);
-    const counter = new Int32Array(inFlight);
-    // The worker is TypeScript: tsx (a dependency) compiles it, whatever runs this thread.
-    const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'load-worker.ts'))});`, { eval: true, workerData: { dir, maxErrors: opts.maxErrors, inFlight } });
-    return new Promise<ValidationSummary>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: Error | undefined, summary?: ValidationSummary) => {
-        if (settled) return;
-        settled = true;
-        void worker.terminate();
-        if (err) reject(err);
-        else resolve(summary!);
-      };
-      worker.on('message', (m: LoadWorkerMessage) => {
-        try {
-          if (m.type === 'rows') {
-            write(m.rows);
-            Atomics.sub(counter, 0, 1);
-            Atomics.notify(counter, 0);
-          } else if (m.type === 'issue') opts.onIssue?.(m.issue);
-          else if (m.type === 'done') finish(undefined, m.summary);
-          else finish(new Error(`bundle validation failed: ${m.message}`));
-        } catch (err) {
-          finish(err as Error);
-        }
-      });
-      worker.on('error', (err) => finish(err));
-      worker.on('exit', (code) => finish(new Error(`bundle validation thread stopped (exit code ${code})`)));
-    });
+    const shares: BundleEntity[][] = [['messages'], BUNDLE_ENTITIES.filter((e) => e !== 'messages')];
+    // Each thread's heap holds little beyond the account and group ids (the other ids are hashed,
+    // off the heap): a small cap keeps garbage from piling up, sized to the bundle's id files.
+    const idFileBytes = (['accounts', 'groups'] as const).reduce((n, e) => n + (existsSync(join(dir, BUNDLE_FILES[e])) ? statSync(join(dir, BUNDLE_FILES[e])).size : 0), 0);
+    const resourceLimits = { maxOldGenerationSizeMb: 96 + Math.ceil((2 * idFileBytes) / 2 ** 20), maxYoungGenerationSizeMb: 8 };
+    // Issues in entity order, whichever thread finds them: the current entity's are printed as they
+    // come, later entities' wait until the entities before them are done.
+    const pending = new Map<BundleEntity, BundleIssue[]>();
+    const finished = new Set<BundleEntity>();
+    let current = 0;
+    let printed = 0;
+    const print = (issue: BundleIssue) => {
+      if (opts.maxErrors === undefined || printed < opts.maxErrors) opts.onIssue?.(issue);
+      printed++;
+    };
+    const advance = () => {
+      while (current < BUNDLE_ENTITIES.length && finished.has(BUNDLE_ENTITIES[current])) {
+        current++;
+        const next = BUNDLE_ENTITIES[current];
+        if (next !== undefined) for (const issue of pending.get(next) ?? []) print(issue);
+        if (next !== undefined) pending.delete(next);
+      }
+    };
+    const workers: Worker[] = [];
+    let stopped = false;
+    const summaries = shares.map(
+      (only) =>
+        new Promise<ValidationSummary>((resolve, reject) => {
+          const inFlight = new SharedArrayBuffer(4);
+          const counter = new Int32Array(inFlight);
+          // The worker is TypeScript: tsx (a dependency) compiles it, whatever runs this thread.
+          const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'load-worker.ts'))});`, { eval: true, workerData: { dir, maxErrors: opts.maxErrors, only, inFlight }, resourceLimits });
+          workers.push(worker);
+          let settled = false;
+          const finish = (err: Error | undefined, summary?: ValidationSummary) => {
+            if (settled) return;
+            settled = true;
+            void worker.terminate();
+            if (err) reject(err);
+            else resolve(summary!);
+          };
+          worker.on('message', (m: LoadWorkerMessage) => {
+            // Once one thread failed, the load is being rolled back: nothing more may be written.
+            if (stopped) return;
+            try {
+              if (m.type === 'rows') {
+                write(m.rows);
+                Atomics.sub(counter, 0, 1);
+                Atomics.notify(counter, 0);
+              } else if (m.type === 'issue') {
+                if (m.entity === BUNDLE_ENTITIES[current]) print(m.issue);
+                else pending.set(m.entity, [...(pending.get(m.entity) ?? []), m.issue]);
+              } else if (m.type === 'entityDone') {
+                finished.add(m.entity);
+                advance();
+              } else if (m.type === 'done') finish(undefined, m.summary);
+              else finish(new Error(`bundle validation failed: ${m.message}`));
+            } catch (err) {
+              finish(err as Error);
+            }
+          });
+          worker.on('error', (err) => finish((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`bundle validation thread ran out of its ${resourceLimits.maxOldGenerationSizeMb} MB heap`) : err));
+          worker.on('exit', (code) => finish(new Error(`bundle validation thread stopped (exit code ${code})`)));
+        }),
+    );
+    return Promise.all(summaries).then(
+      ([messages, rest]) => {
+        const entities = { ...rest.entities, messages: messages.entities.messages };
+        const errors = messages.errors + rest.errors;
+        return { entities, errors, truncated: opts.maxErrors !== undefined && errors > opts.maxErrors };
+      },
+      (err: unknown) => {
+        stopped = true;
+        for (const w of workers) void w.terminate();
+        throw err;
+      },
+    );
   }
 
   // Id mapping, both directions. Ids that needed no mapping are their own mapping.

@@ -89,6 +89,10 @@ export async function validateBundle(
     onIssue?: (issue: BundleIssue) => void;
     /** Each record that passed every check, as it is read (load writes it in the same pass). */
     onRecord?: <E extends BundleEntity>(entity: E, record: BundleRecord<E>) => void;
+    /** Validate and report these entities only; the accounts and groups they refer to are read silently. */
+    only?: readonly BundleEntity[];
+    /** Called when an entity's issues are all reported (its duplicates included). */
+    onEntityDone?: (entity: BundleEntity) => void;
   } = {},
 ): Promise<ValidationSummary & { index: BundleIndex }> {
   const entities = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, { records: 0, errors: 0 }])) as Record<BundleEntity, EntitySummary>;
@@ -103,14 +107,26 @@ export async function validateBundle(
     }
     opts.onIssue?.(issue);
   };
+  const reported = (e: BundleEntity) => opts.only === undefined || opts.only.includes(e);
+  const needed = (e: BundleEntity) =>
+    reported(e) || e === 'accounts' || (e === 'groups' && (reported('groupMembers') || reported('groupMessages')));
+  const done = (e: BundleEntity) => {
+    if (reported(e)) opts.onEntityDone?.(e);
+  };
   const index: BundleIndex = { accounts: new Set(), groups: new Map() };
-  if (!existsSync(join(dir, BUNDLE_FILES.accounts))) {
+  if (reported('accounts') && !existsSync(join(dir, BUNDLE_FILES.accounts))) {
     report('accounts', { file: BUNDLE_FILES.accounts, line: 0, field: '', reason: `missing: a bundle needs ${BUNDLE_FILES.accounts}` });
   }
 
   /** Reads one entity, counting records and reporting schema issues and those `check` finds. */
   async function pass<E extends BundleEntity>(entity: E, check: (r: BundleRecord<E>, at: (field: string, reason: string) => void) => void) {
+    if (!needed(entity)) return;
     const file = BUNDLE_FILES[entity];
+    if (!reported(entity)) {
+      // Read only for the ids later entities refer to.
+      for await (const parsed of readEntity(dir, entity)) if (parsed.record) check(parsed.record, () => undefined);
+      return;
+    }
     for await (const parsed of readEntity(dir, entity)) {
       entities[entity].records++;
       const lineIssues: BundleIssue[] = [...parsed.issues];
@@ -131,6 +147,7 @@ export async function validateBundle(
     index.accounts.add(a.id);
   });
   imAccountIds.clear();
+  done('accounts');
 
   const account = (id: string | undefined, field: string, at: (f: string, r: string) => void) => {
     if (id !== undefined && !index.accounts.has(id)) at(field, `unknown account "${id}"`);
@@ -145,6 +162,7 @@ export async function validateBundle(
     index.groups.set(g.id, g.type);
   });
   imGroupIds.clear();
+  done('groups');
 
   /**
    * Repeated keys are spotted by hash while reading (HashedIdSet) and confirmed exactly by a second
@@ -182,6 +200,7 @@ export async function validateBundle(
   });
   friendCount.clear();
   await reportDuplicates('friendships', repeatedPairs, pairOf, (f) => ['friend', `duplicate friendship ${f.owner} → ${f.friend}`]);
+  done('friendships');
 
   const messageIds = new HashedIdSet();
   const repeatedMessageIds = new Set<string>();
@@ -191,11 +210,13 @@ export async function validateBundle(
     if (!messageIds.add(m.id)) repeatedMessageIds.add(m.id);
   });
   await reportDuplicates('messages', repeatedMessageIds, (m) => m.id, (m) => ['id', `duplicate message id "${m.id}"`]);
+  done('messages');
 
   await pass('readMarks', (r, at) => {
     account(r.reader, 'reader', at);
     account(r.peer, 'peer', at);
   });
+  done('readMarks');
 
   const members = new HashedIdSet();
   const repeatedMembers = new Set<string>();
@@ -211,6 +232,7 @@ export async function validateBundle(
     if (!members.add(memberOf(m))) repeatedMembers.add(memberOf(m));
   });
   await reportDuplicates('groupMembers', repeatedMembers, memberOf, (m) => ['account', `"${m.account}" is listed twice in group "${m.group}"`]);
+  done('groupMembers');
 
   const groupMessageIds = new HashedIdSet();
   const repeatedGroupMessageIds = new Set<string>();
@@ -222,6 +244,7 @@ export async function validateBundle(
     if (!groupMessageIds.add(m.id)) repeatedGroupMessageIds.add(m.id);
   });
   await reportDuplicates('groupMessages', repeatedGroupMessageIds, (m) => m.id, (m) => ['id', `duplicate group message id "${m.id}"`]);
+  done('groupMessages');
 
   return { entities, errors, truncated, index };
 }

@@ -134,11 +134,16 @@ describe('staging store', () => {
     store.close();
   });
 
-  test('a bundle with errors loads nothing', async () => {
+  test('a bundle with errors loads nothing, and load reports exactly what validate reports, in the same order', async () => {
     const dir = join(tmp(), 'bad');
     await writeSampleBundle(dir, { seed: 9, users: 20, groups: 4, messages: 100, groupMessages: 50, withErrors: true });
     const store = new StagingStore(join(tmp(), 's.sqlite'));
-    const summary = await store.load(dir);
+    const fromLoad: string[] = [];
+    const summary = await store.load(dir, { onIssue: (i) => fromLoad.push(formatIssue(i)) });
+    const fromValidate: string[] = [];
+    const validation = await validateBundle(dir, { onIssue: (i) => fromValidate.push(formatIssue(i)) });
+    expect(fromLoad).toEqual(fromValidate);
+    expect(summary.entities).toEqual(validation.entities);
     expect(summary.errors).toBeGreaterThan(0);
     expect(store.totals().accounts).toBe(0);
     store.close();
