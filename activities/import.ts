@@ -343,10 +343,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     retryFailedItems: ({ migrationId, entity, itemIds }) =>
       asActivity(async () => {
         const total = { done: 0, failed: 0 };
-        // A retried activity skips what its earlier attempt already got through (cleared from the report).
-        const stillFailed = failures.failedItemIds(migrationId, entity);
         for (const itemId of itemIds) {
-          if (!stillFailed.has(itemId)) {
+          // A retried activity skips what its earlier attempt already got through (cleared from the report).
+          if (!failures.isFailed(migrationId, entity, itemId)) {
             total.done++;
             continue;
           }

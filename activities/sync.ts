@@ -17,7 +17,7 @@ import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AF
 import type { ImClient } from '../im/client';
 import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { GROUP_TYPES, type GroupType, type MsgBody } from '../im/messages';
-import { IM_APIS } from '../im/apis';
+import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
@@ -29,13 +29,19 @@ export interface SyncDeps {
   legacy: LegacyWriter;
   store: StagingStore;
   journal: SyncJournal;
+  /** IM's limits with the settings' overrides (TIM_BATCH_<API>), as the import uses them. */
+  limits: ApiLimitTable;
 }
 
 /** IM classes that are final for one event; auth-config is not: a fixed key must let the queue drain. */
 const PERMANENT_IM_CLASSES = new Set(['missing-reference', 'invalid', 'content-rejected']);
 
 export function createSyncActivities(deps: SyncDeps): SyncActivities {
-  const { im, store, journal } = deps;
+  const { im, store, journal, limits } = deps;
+  /** Runs `call` on consecutive slices of at most `size` items, one after another. */
+  const inBatches = async <T>(items: T[], size: number, call: (batch: T[]) => Promise<unknown>) => {
+    for (let i = 0; i < items.length; i += size) await call(items.slice(i, i + size));
+  };
 
   async function applyToIm(e: LegacyEvent, receivedAtMs: number): Promise<void> {
     const forbid = [FORBID_AFTER_SEND_CALLBACK];
@@ -80,7 +86,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         store.recordIdMapping('group', e.groupId, groupId);
         const owner = e.owner === undefined ? undefined : toImUserId(e.owner);
         const members = e.members.map(toImUserId).filter((m) => m !== owner);
-        const first = members.slice(0, IM_APIS.create_group.maxItems);
+        const first = members.slice(0, limits.create_group.maxItems);
         await withAccounts([...(owner ? [owner] : []), ...members], async () => {
           try {
             await im.call('create_group', {
@@ -124,21 +130,20 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       }
       case 'group.members_removed': {
         const groupId = store.imGroupIdOf(e.groupId);
-        const members = e.members.map(toImUserId);
-        for (let i = 0; i < members.length; i += IM_APIS.delete_group_member.maxItems) {
-          await im.call('delete_group_member', { GroupId: groupId, Silence: 1, MemberToDel_Account: members.slice(i, i + IM_APIS.delete_group_member.maxItems) });
-        }
+        await inBatches(e.members.map(toImUserId), limits.delete_group_member.maxItems, (batch) =>
+          im.call('delete_group_member', { GroupId: groupId, Silence: 1, MemberToDel_Account: batch }),
+        );
         return;
       }
     }
   }
 
   async function addMembers(groupId: string, members: string[]): Promise<void> {
-    for (let i = 0; i < members.length; i += IM_APIS.add_group_member.maxItems) {
-      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: 1, MemberList: members.slice(i, i + IM_APIS.add_group_member.maxItems).map((Member_Account) => ({ Member_Account })) });
+    await inBatches(members, limits.add_group_member.maxItems, async (batch) => {
+      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: 1, MemberList: batch.map((Member_Account) => ({ Member_Account })) });
       const failed = outcomes.find((o) => !o.ok);
       if (failed) throw new ImError('add_group_member', failed.code, `${failed.id}: ${failed.reason ?? 'not added'}`, failed.errorClass);
-    }
+    });
   }
 
   /** Someone who joined the old app after the import has no IM account yet: create it, then write. */

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CALLBACK_OK, CallbackBody, verifyCallbackSign, type CallbackQuery } from '../im/callbacks';
 import type { GatewayCounters } from './index';
+import { describeIssue } from '../legacy/bridge';
 import { fromImCallback, type SyncEventSink } from './sync-events';
 
 export const IM_CALLBACK_PATH = '/im/callback';
@@ -53,8 +54,7 @@ export function registerImCallbackRoute(app: FastifyInstance, opts: ImCallbackRo
         return CALLBACK_OK;
       }
       counters.rejected.body++;
-      const issue = parsed.error.issues[0];
-      return reply.code(400).send(fail(`${issue?.path.join('.') || 'body'}: ${issue?.message}`));
+      return reply.code(400).send(fail(describeIssue(parsed.error)));
     }
     const result = await opts.sink.accept(fromImCallback(parsed.data, q.OptPlatform ?? 'Unknown', opts.admin));
     counters.accepted.newToOld[result]++;

@@ -91,12 +91,12 @@ export class TemporalSyncDispatcher implements SyncEventSink {
 
   async accept(e: SyncEvent): Promise<AcceptResult> {
     const entityId = syncEntityWorkflowId(this.taskQueuePrefix, e.entity);
-    const receivedAtMs = Date.now();
+    const entry = { eventId: e.eventId, direction: e.direction, kind: e.kind, entityId, payload: e.payload, receivedAtMs: Date.now() };
     if (e.echoOf !== undefined) {
-      this.journal.record({ eventId: e.eventId, direction: e.direction, kind: e.kind, entityId, payload: e.payload, receivedAtMs, outcome: 'echo', detail: e.echoOf });
+      this.journal.record({ ...entry, outcome: 'echo', detail: e.echoOf });
       return 'echo';
     }
-    const fresh = this.journal.record({ eventId: e.eventId, direction: e.direction, kind: e.kind, entityId, payload: e.payload, receivedAtMs, outcome: 'pending' });
+    const fresh = this.journal.record({ ...entry, outcome: 'pending' });
     // A redelivery of a settled event needs nothing; a pending one is signalled again in case the
     // first signal never reached Temporal (the workflow drops the repeat by id).
     if (!fresh && this.journal.get(e.eventId)?.outcome !== 'pending') return 'duplicate';

@@ -74,7 +74,6 @@ export const LegacyEvent = z.discriminatedUnion('type', [
   withEvent('group.message'),
 ]);
 export type LegacyEvent = z.infer<typeof LegacyEvent>;
-export const LEGACY_EVENT_TYPES = LegacyEvent.options.map((o) => o.shape.type.value);
 
 /** A write the tool asks the old system to apply (a change made in IM), old ids throughout. */
 export const LegacyWrite = z.discriminatedUnion('type', [

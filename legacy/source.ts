@@ -136,8 +136,8 @@ export interface FailureRecord {
 export interface FailureSink {
   record(failure: FailureRecord): void;
   clearFailure(migrationId: string, entity: string, itemId: string): void;
-  /** Item ids of one entity still in the failure report. */
-  failedItemIds(migrationId: string, entity: string): Set<string>;
+  /** Whether the item is still in the failure report. */
+  isFailed(migrationId: string, entity: string, itemId: string): boolean;
   countByEntity(migrationId: string): Record<string, number>;
   failures(migrationId: string, page: PageRequest & { entity?: string }): Page<FailureRecord>;
 }

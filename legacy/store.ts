@@ -71,6 +71,7 @@ export interface LoadSummary extends ValidationSummary {
 
 export class StagingStore implements LegacySource, FailureSink {
   readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -78,6 +79,16 @@ export class StagingStore implements LegacySource, FailureSink {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.db.exec(INDEXES);
+  }
+
+  /** A prepared statement, prepared once: the sync and the import ask the same questions many times. */
+  private statement(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   close(): void {
@@ -232,43 +243,43 @@ export class StagingStore implements LegacySource, FailureSink {
     return toImUserId(oldId);
   }
   toOldUserId(imId: string): string {
-    const row = this.db.prepare("SELECT old_id FROM id_map WHERE kind = 'user' AND im_id = ?").get(imId) as { old_id: string } | undefined;
+    const row = this.statement("SELECT old_id FROM id_map WHERE kind = 'user' AND im_id = ?").get(imId) as { old_id: string } | undefined;
     return row?.old_id ?? imId;
   }
   toImGroupId(oldId: string, type: GroupType): string {
     return toImGroupId(oldId, type);
   }
   toOldGroupId(imId: string): string {
-    const row = this.db.prepare("SELECT old_id FROM id_map WHERE kind = 'group' AND im_id = ?").get(imId) as { old_id: string } | undefined;
+    const row = this.statement("SELECT old_id FROM id_map WHERE kind = 'group' AND im_id = ?").get(imId) as { old_id: string } | undefined;
     return row?.old_id ?? imId;
   }
   /** The IM id of an old group: recorded mapping, bundle group, or the rule applied as for a Public group. */
   imGroupIdOf(oldId: string): string {
-    const row = this.db.prepare("SELECT im_id FROM id_map WHERE kind = 'group' AND old_id = ?").get(oldId) as { im_id: string } | undefined;
+    const row = this.statement("SELECT im_id FROM id_map WHERE kind = 'group' AND old_id = ?").get(oldId) as { im_id: string } | undefined;
     if (row) return row.im_id;
-    const known = this.db.prepare('SELECT im_id FROM groups WHERE old_id = ?').get(oldId) as { im_id: string } | undefined;
+    const known = this.statement('SELECT im_id FROM groups WHERE old_id = ?').get(oldId) as { im_id: string } | undefined;
     return known?.im_id ?? toImGroupId(oldId, 'Public');
   }
   /** Record a mapping made after the load (a group or user created during the live sync). */
   recordIdMapping(kind: 'user' | 'group', oldId: string, imId: string): void {
-    if (oldId !== imId) this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO NOTHING').run(kind, oldId, imId);
+    if (oldId !== imId) this.statement('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO NOTHING').run(kind, oldId, imId);
   }
   mappedIds(kind: 'user' | 'group'): Array<{ oldId: string; imId: string }> {
-    return this.db.prepare('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
+    return this.statement('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
   }
 
   // Import → sync handoff: a bundle group's live events wait until its history import has ended.
   markGroupHistoryImported(groupId: string): void {
-    this.db.prepare('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(groupId, Date.now());
+    this.statement('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(groupId, Date.now());
   }
   groupHistoryPending(groupId: string): boolean {
-    const inBundle = this.db.prepare('SELECT 1 FROM groups WHERE im_id = ?').get(groupId) !== undefined;
-    return inBundle && this.db.prepare('SELECT 1 FROM group_history_imported WHERE group_id = ?').get(groupId) === undefined;
+    const inBundle = this.statement('SELECT 1 FROM groups WHERE im_id = ?').get(groupId) !== undefined;
+    return inBundle && this.statement('SELECT 1 FROM group_history_imported WHERE group_id = ?').get(groupId) === undefined;
   }
 
   // LegacySource
   totals(): ImportTotals {
-    const count = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    const count = (sql: string) => (this.statement(sql).get() as { n: number }).n;
     // Members and history of groups IM cannot import are not expected to arrive: the failure report lists the group.
     const importable = `group_id NOT IN (SELECT im_id FROM groups WHERE type IN (${NON_IMPORTABLE_GROUP_TYPES.map((t) => `'${t}'`).join(', ')}))`;
     return {
@@ -285,13 +296,13 @@ export class StagingStore implements LegacySource, FailureSink {
 
   accountIds(page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.db.prepare('SELECT im_id FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    const rows = this.statement('SELECT im_id FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
   accounts(page: PageRequest): Page<ImportAccount> {
     const [after] = decode(page.after, [START]);
-    const rows = this.db.prepare('SELECT im_id, profile FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').all(after, page.limit) as Array<{ im_id: string; profile: string }>;
+    const rows = this.statement('SELECT im_id, profile FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').all(after, page.limit) as Array<{ im_id: string; profile: string }>;
     const items = rows.map((r) => {
       const p = JSON.parse(r.profile) as Omit<AccountRecord, 'id'>;
       return { userId: r.im_id, nick: p.nick, faceUrl: p.faceUrl };
@@ -301,19 +312,19 @@ export class StagingStore implements LegacySource, FailureSink {
 
   groupIds(page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.db.prepare('SELECT im_id FROM groups WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    const rows = this.statement('SELECT im_id FROM groups WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
   profile(userId: string): ImportProfile | undefined {
-    const row = this.db.prepare('SELECT profile FROM accounts WHERE im_id = ?').get(userId) as { profile: string } | undefined;
+    const row = this.statement('SELECT profile FROM accounts WHERE im_id = ?').get(userId) as { profile: string } | undefined;
     if (!row) return undefined;
     return { userId, items: profileItems(JSON.parse(row.profile)) };
   }
 
   friends(userId: string, page: PageRequest): Page<ImportFriend> {
     const [after] = decode(page.after, [START]);
-    const rows = this.db.prepare('SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? ORDER BY friend LIMIT ?').all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
+    const rows = this.statement('SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? ORDER BY friend LIMIT ?').all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
     const items = rows.map(friendFromRow);
     return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].friend]) : undefined };
   }
@@ -341,7 +352,7 @@ export class StagingStore implements LegacySource, FailureSink {
   }
 
   group(groupId: string): ImportGroup | undefined {
-    const row = this.db.prepare('SELECT im_id, type, data FROM groups WHERE im_id = ?').get(groupId) as { im_id: string; type: string; data: string } | undefined;
+    const row = this.statement('SELECT im_id, type, data FROM groups WHERE im_id = ?').get(groupId) as { im_id: string; type: string; data: string } | undefined;
     if (!row) return undefined;
     const d = JSON.parse(row.data) as Omit<GroupRecord, 'id' | 'type'>;
     return {
@@ -402,26 +413,26 @@ export class StagingStore implements LegacySource, FailureSink {
   }
 
   conversationMessageIds(owner: string, peer: string): string[] {
-    return this.db.prepare('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, old_id').pluck().all(owner, peer) as string[];
+    return this.statement('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, old_id').pluck().all(owner, peer) as string[];
   }
 
   friendIds(owner: string): string[] {
-    return this.db.prepare('SELECT friend FROM friendships WHERE owner = ? ORDER BY friend').pluck().all(owner) as string[];
+    return this.statement('SELECT friend FROM friendships WHERE owner = ? ORDER BY friend').pluck().all(owner) as string[];
   }
 
   /** Every member (owner included) with role and unread count. */
   allGroupMembers(groupId: string): ImportGroupMember[] {
-    const rows = this.db.prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? ORDER BY account').all(groupId) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
+    const rows = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? ORDER BY account').all(groupId) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
     return rows.map(memberFromRow);
   }
 
   groupMessageCount(groupId: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM group_messages WHERE group_id = ?').get(groupId) as { n: number }).n;
+    return (this.statement('SELECT COUNT(*) AS n FROM group_messages WHERE group_id = ?').get(groupId) as { n: number }).n;
   }
 
   /** Failure-report item ids of one entity (verification leaves these out of "expected"). */
   failedItemIds(migrationId: string, entity: string): Set<string> {
-    return new Set(this.db.prepare('SELECT item_id FROM failures WHERE migration_id = ? AND entity = ?').pluck().all(migrationId, entity) as string[]);
+    return new Set(this.statement('SELECT item_id FROM failures WHERE migration_id = ? AND entity = ?').pluck().all(migrationId, entity) as string[]);
   }
 
   // FailureSink: the failure report, keyed so a retried item overwrites its earlier entry.
@@ -435,40 +446,44 @@ export class StagingStore implements LegacySource, FailureSink {
   }
 
   countByEntity(migrationId: string): Record<string, number> {
-    const rows = this.db.prepare('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(migrationId) as Array<{ entity: string; n: number }>;
+    const rows = this.statement('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(migrationId) as Array<{ entity: string; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.entity, r.n]));
   }
 
   /** An item that now went through is no longer a failure. */
+  isFailed(migrationId: string, entity: string, itemId: string): boolean {
+    return this.statement('SELECT 1 FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').get(migrationId, entity, itemId) !== undefined;
+  }
+
   clearFailure(migrationId: string, entity: string, itemId: string): void {
-    this.db.prepare('DELETE FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').run(migrationId, entity, itemId);
+    this.statement('DELETE FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').run(migrationId, entity, itemId);
   }
 
   // Single items, for retrying the failure report.
   message(oldId: string): ImportC2CMessage | undefined {
-    const r = this.db.prepare('SELECT old_id, sender, receiver, time, body, cloud FROM messages WHERE old_id = ?').get(oldId) as
+    const r = this.statement('SELECT old_id, sender, receiver, time, body, cloud FROM messages WHERE old_id = ?').get(oldId) as
       | { old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }
       | undefined;
     return r && { oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined };
   }
   groupMessage(oldId: string): (ImportGroupMessage & { groupId: string }) | undefined {
-    const r = this.db.prepare('SELECT old_id, group_id, sender, time, body FROM group_messages WHERE old_id = ?').get(oldId) as
+    const r = this.statement('SELECT old_id, group_id, sender, time, body FROM group_messages WHERE old_id = ?').get(oldId) as
       | { old_id: string; group_id: string; sender: string; time: number; body: string }
       | undefined;
     return r && { oldId: r.old_id, groupId: r.group_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody };
   }
   readMark(reader: string, peer: string): ImportReadMark | undefined {
-    const r = this.db.prepare('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as { reader: string; peer: string; read_up_to: number } | undefined;
+    const r = this.statement('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as { reader: string; peer: string; read_up_to: number } | undefined;
     return r && { reader: r.reader, peer: r.peer, readUpTo: r.read_up_to };
   }
   groupMember(groupId: string, userId: string): ImportGroupMember | undefined {
-    const r = this.db.prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND account = ?').get(groupId, userId) as
+    const r = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND account = ?').get(groupId, userId) as
       | { account: string; role: string; join_time: number | null; unread: number }
       | undefined;
     return r && memberFromRow(r);
   }
   friend(owner: string, friend: string): ImportFriend | undefined {
-    const r = this.db.prepare('SELECT friend, data FROM friendships WHERE owner = ? AND friend = ?').get(owner, friend) as { friend: string; data: string } | undefined;
+    const r = this.statement('SELECT friend, data FROM friendships WHERE owner = ? AND friend = ?').get(owner, friend) as { friend: string; data: string } | undefined;
     return r && friendFromRow(r);
   }
 

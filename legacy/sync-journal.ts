@@ -6,12 +6,11 @@
  * sync control workflow) and gives `sync status` and the benchmark their counts and latencies.
  */
 import type Database from 'better-sqlite3';
+import type { SyncDirection, SyncRunStatus } from '../workflows/sync-api';
 
-export type SyncDirection = 'oldToNew' | 'newToOld';
 export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['oldToNew', 'newToOld'];
 /** pending → applied | rejected; echoes of the tool's own writes are recorded as `echo` and never signalled. */
 export type SyncOutcome = 'pending' | 'applied' | 'echo' | 'rejected';
-export type SyncRunStatus = 'not-started' | 'running' | 'paused';
 
 export interface JournalEntry {
   eventId: string;

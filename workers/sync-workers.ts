@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../activities/sync';
+import type { ApiLimitTable } from '../im/apis';
 import type { ImClient } from '../im/client';
 import type { LegacyWriter } from '../legacy/bridge';
 import type { StagingStore } from '../legacy/store';
@@ -18,6 +19,7 @@ export interface SyncWorkerOptions {
   store: StagingStore;
   im: ImClient;
   legacy: LegacyWriter;
+  limits: ApiLimitTable;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -27,7 +29,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: syncTaskQueue(opts.taskQueuePrefix),
     workflowBundle: await importWorkflowBundle(),
-    activities: createSyncActivities({ im: opts.im, legacy: opts.legacy, store: opts.store, journal }) as unknown as Record<string, (...args: never[]) => unknown>,
+    activities: createSyncActivities({ im: opts.im, legacy: opts.legacy, store: opts.store, journal, limits: opts.limits }) as unknown as Record<string, (...args: never[]) => unknown>,
     maxConcurrentWorkflowTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
     maxConcurrentActivityTaskExecutions: 20,

@@ -40,7 +40,7 @@ export function registerWorkerCommand(program: Command): void {
       });
       if (syncSettings) {
         const legacy = new HttpLegacyWriter({ baseUrl: syncSettings.TIM_LEGACY_BRIDGE_URL, secret: syncSettings.TIM_LEGACY_WEBHOOK_SECRET });
-        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy });
+        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy, limits: imConfig.limits });
         workers.workers.push(syncWorker);
         console.log(`sync worker on queue ${syncTaskQueue(settings.TIM_TASK_QUEUE_PREFIX)}, writing to the old system at ${syncSettings.TIM_LEGACY_BRIDGE_URL}`);
       }

@@ -41,6 +41,9 @@ export interface TrafficSides {
   im: Pick<ImEmulator, 'asUser'>;
 }
 
+/** The first user owns every traffic group; the next seven are its members and speakers. */
+const groupCast = (users: TrafficPlan['users']) => ({ owner: users[0], members: users.slice(1, 8) });
+
 /** Each app creates its groups; let them cross to the other side (`settled`) before `sendTraffic`. */
 export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: TrafficPlan): Promise<TrafficLedger> {
   const { users, tag } = plan;
@@ -53,8 +56,7 @@ export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: Tr
     sentFromIm: { c2c: [], group: [], groupChanges: 0 },
     groups: { old: [], im: [] },
   };
-  const [owner, ...others] = users;
-  const members = others.slice(0, 7);
+  const { owner, members } = groupCast(users);
   for (let g = 0; g < (plan.groupsPerSide ?? 5); g++) {
     ledger.groups.old.push(`${tag}-old-app-group-${g}`);
     ledger.groups.im.push(`${tag}-new-app-group-${g}`);
@@ -69,8 +71,7 @@ export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: Tr
 /** Both apps at `ratePerSide` events/s for `seconds`: 60 % one-to-one messages, 30 % group messages, 10 % group profile changes. */
 export async function sendTraffic({ legacy, im }: TrafficSides, plan: TrafficPlan, ledger: TrafficLedger): Promise<TrafficLedger> {
   const { users, tag } = plan;
-  const [owner, ...others] = users;
-  const members = others.slice(0, 7);
+  const { owner, members } = groupCast(users);
   const total = Math.round(plan.ratePerSide * plan.seconds);
   const started = Date.now();
   ledger.startedAtMs = started;

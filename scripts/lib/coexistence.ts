@@ -11,6 +11,7 @@ import { startLegacyEmulator, type LegacyEmulator } from '../../emulator/legacy'
 import { createSyncGateway, type SyncGateway } from '../../gateway';
 import { IM_CALLBACK_PATH } from '../../gateway/im-callbacks';
 import { TemporalSyncDispatcher } from '../../gateway/sync-events';
+import { resolveApiLimits } from '../../im/apis';
 import { ImClient } from '../../im/client';
 import { HttpLegacyWriter } from '../../legacy/bridge';
 import type { StagingStore } from '../../legacy/store';
@@ -57,6 +58,7 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
     store: o.store,
     im: new ImClient({ ...o.imConfig, baseUrl: o.im.baseUrl, timeoutMs: 5000 }),
     legacy: new HttpLegacyWriter({ baseUrl: legacy.baseUrl, secret: o.legacySecret }),
+    limits: resolveApiLimits({}),
   });
   const running = worker.run();
   // The gateway signals through the worker's native (Rust) connection: far less CPU per signal than grpc-js.
