@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
 import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
-import { GROUP_TYPES, type GroupType, type MsgBody } from '../im/messages';
+import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
@@ -55,7 +55,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         const to = toImUserId(e.to);
         await withAccounts([from, to], () =>
           im.call('sendmsg', {
-            SyncOtherMachine: 1,
+            SyncOtherMachine: SYNC_OTHER_MACHINE.withSender,
             From_Account: from,
             To_Account: to,
             MsgSeq: msgSeq,
@@ -131,7 +131,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       case 'group.members_removed': {
         const groupId = store.imGroupIdOf(e.groupId);
         await inBatches(e.members.map(toImUserId), limits.delete_group_member.maxItems, (batch) =>
-          im.call('delete_group_member', { GroupId: groupId, Silence: 1, MemberToDel_Account: batch }),
+          im.call('delete_group_member', { GroupId: groupId, Silence: SILENT_MEMBER_CHANGE, MemberToDel_Account: batch }),
         );
         return;
       }
@@ -140,7 +140,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
 
   async function addMembers(groupId: string, members: string[]): Promise<void> {
     await inBatches(members, limits.add_group_member.maxItems, async (batch) => {
-      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: 1, MemberList: batch.map((Member_Account) => ({ Member_Account })) });
+      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: SILENT_MEMBER_CHANGE, MemberList: batch.map((Member_Account) => ({ Member_Account })) });
       const failed = outcomes.find((o) => !o.ok);
       if (failed) throw new ImError('add_group_member', failed.code, `${failed.id}: ${failed.reason ?? 'not added'}`, failed.errorClass);
     });

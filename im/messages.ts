@@ -195,6 +195,10 @@ export const FRIEND_RULES = {
 
 /** importmsg: 2 = history (no unread, no push); 5 = live import during a smooth transition. */
 export const SYNC_FROM_OLD_SYSTEM = { history: 2, realtime: 5 } as const;
+/** sendmsg `SyncOtherMachine`: 1 = also to the sender's other devices and roaming, 2 = not to the sender. */
+export const SYNC_OTHER_MACHINE = { withSender: 1, withoutSender: 2 } as const;
+/** add_group_member / delete_group_member `Silence`: 1 = no group notification (only the members concerned). */
+export const SILENT_MEMBER_CHANGE = 1;
 
 /** uint32 range used by MsgRandom, MsgSeq and Random. */
 export const UINT32_MAX = 0xffffffff;
