@@ -4,6 +4,7 @@
  * bodies and profiles from the staging store themselves and write per-item failures to the
  * store's failure report, so nothing personal lands in Temporal history.
  */
+import type { OwnedItems, PagePlan } from '../legacy/source';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 
 export interface PageOutcome extends Counts {
@@ -23,6 +24,8 @@ export interface StoreActivities {
   countTotals(input: { phases: ImportPhase[] }): Promise<PhaseTotals>;
   /** Start cursors of the next `batches` account batches of `batchSize`, so batches can run side by side. */
   planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
+  /** The user's next pages of owned messages or read marks (cursors only), so they can run side by side. */
+  planOwnedPages(input: { userId: string; items: OwnedItems; after?: Cursor; pageSize: number; pages: number }): Promise<PagePlan>;
   listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;

@@ -408,6 +408,9 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
       }
       return { starts, next: cursor };
     },
+    async planOwnedPages({ userId, items, after, pageSize, pages }) {
+      return source.planOwnedPages(userId, items, { after, pageSize, pages });
+    },
     async listUserIds({ after, limit }) {
       const page = source.accountIds({ after, limit });
       return { ids: page.items, next: page.next };

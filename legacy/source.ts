@@ -16,6 +16,23 @@ export interface PageRequest {
   limit: number;
 }
 
+/** What a user's child imports page by page: the messages and the read marks of the conversations the user owns. */
+export type OwnedItems = 'messages' | 'readMarks';
+export interface PagePlanRequest {
+  after?: string;
+  pageSize: number;
+  pages: number;
+}
+/**
+ * The starts of the next pages, so they can run side by side. A page that begins in the
+ * conversation the page before it ended in (`afterPrevious`) must wait for that page, which keeps
+ * every conversation oldest first; read marks never wait.
+ */
+export interface PagePlan {
+  pages: Array<{ after: string | null; afterPrevious: boolean }>;
+  next?: string;
+}
+
 export interface ImportAccount {
   userId: string;
   nick?: string;
@@ -106,6 +123,8 @@ export interface LegacySource {
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
   /** Read marks (of either participant) of the conversations `userId` owns. */
   ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark>;
+  /** The next pages of ownedMessages or ownedReadMarks, planned at once (keys only). */
+  planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan;
   group(groupId: string): ImportGroup | undefined;
   groupMembers(groupId: string, page: PageRequest): Page<ImportGroupMember>;
   /** Oldest first. */

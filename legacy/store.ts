@@ -24,7 +24,10 @@ import type {
   LegacySource,
   ImportTotals,
   Page,
+  PagePlan,
+  PagePlanRequest,
   PageRequest,
+  OwnedItems,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
@@ -340,6 +343,30 @@ export class StagingStore implements LegacySource, FailureSink {
     const items = rows.map((r) => ({ oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined }));
     const last = rows[rows.length - 1];
     return { items, next: rows.length === page.limit ? encode([last.conv_peer, last.time, last.old_id]) : undefined };
+  }
+
+  planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan {
+    // Keys only, no bodies: every pageSize-th key starts a page; one key more says whether more follow.
+    const limit = plan.pageSize * plan.pages + 1;
+    const keys: Array<{ cursor: string; conversation?: string }> = [];
+    if (items === 'messages') {
+      const [peer, time, id] = decode(plan.after, [START, -1, START]);
+      const rows = this.statement('SELECT conv_peer, time, old_id FROM messages WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?').all(userId, peer, time, id, limit) as Array<{ conv_peer: string; time: number; old_id: string }>;
+      for (const r of rows) keys.push({ cursor: encode([r.conv_peer, r.time, r.old_id]), conversation: r.conv_peer });
+    } else {
+      // Read marks have no order among themselves, so no page waits for another.
+      const [reader, peer] = decode(plan.after, [START, START]);
+      const rows = this.statement('SELECT reader, peer FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ORDER BY reader, peer LIMIT ?').all(userId, reader, peer, limit) as Array<{ reader: string; peer: string }>;
+      for (const r of rows) keys.push({ cursor: encode([r.reader, r.peer]) });
+    }
+    const planned = Math.min(keys.length, plan.pageSize * plan.pages);
+    const pages: PagePlan['pages'] = [];
+    for (let i = 0; i < planned; i += plan.pageSize) {
+      const last = keys[i - 1];
+      const sameConversation = last?.conversation !== undefined && last.conversation === keys[i].conversation;
+      pages.push({ after: last ? last.cursor : (plan.after ?? null), afterPrevious: sameConversation });
+    }
+    return { pages, next: keys.length > planned ? keys[planned - 1].cursor : undefined };
   }
 
   ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark> {

@@ -10,6 +10,7 @@ interface Service {
   depends_on?: string[] | Record<string, unknown>;
   environment?: Record<string, string>;
   ports?: string[];
+  volumes?: string[];
 }
 
 const compose = parse(readFileSync(join(__dirname, '..', 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
@@ -23,6 +24,14 @@ describe('docker-compose.yml', () => {
     );
     expect(services.temporal.environment?.POSTGRES_SEEDS).toBe('postgresql');
     expect(dependsOn(services.temporal)).toContain('postgresql');
+  });
+
+  test('the server loads the dynamic config that turns task-queue priorities on', () => {
+    const path = services.temporal.environment?.DYNAMIC_CONFIG_FILE_PATH;
+    const mount = services.temporal.volumes?.find((v) => v.split(':')[1] === path);
+    expect(mount).toBeDefined();
+    const config = parse(readFileSync(join(__dirname, '..', mount!.split(':')[0]), 'utf8')) as Record<string, Array<{ value: unknown }>>;
+    expect(config['matching.useNewMatcher']).toEqual([{ value: true }]);
   });
 
   test('every client of Temporal points at the temporal service on its gRPC port', () => {

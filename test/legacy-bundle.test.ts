@@ -186,6 +186,28 @@ describe('staging store', () => {
     const all = store.ownedMessages('a', { limit: 1000 }).items;
     const ab = all.filter((m) => m.to === 'b' || m.from === 'b');
     expect(ab.map((m) => m.time)).toEqual([...ab.map((m) => m.time)].sort((x, y) => x - y));
+    // Pages planned in waves (to run side by side) cover the same messages in the same order, and a
+    // page waits for the page before it exactly when it continues that page's conversation.
+    const peerOf = (m: { from: string; to: string }) => (m.from === 'a' ? m.to : m.from);
+    for (const [pageSize, pages] of [[10, 20], [7, 3], [61, 1]]) {
+      const replay: typeof all = [];
+      let waves = 0;
+      let after: string | undefined;
+      do {
+        const plan = store.planOwnedPages('a', 'messages', { after, pageSize, pages });
+        expect(plan.pages.length).toBeLessThanOrEqual(pages);
+        for (const [i, page] of plan.pages.entries()) {
+          const items = store.ownedMessages('a', { after: page.after ?? undefined, limit: pageSize }).items;
+          const before = replay[replay.length - 1];
+          expect(page.afterPrevious).toBe(i > 0 && peerOf(before) === peerOf(items[0]));
+          replay.push(...items);
+        }
+        after = plan.next;
+        waves++;
+      } while (after !== undefined);
+      expect(replay.map((m) => m.oldId)).toEqual(all.map((m) => m.oldId));
+      expect(waves).toBe(Math.ceil(298 / (pageSize * pages)));
+    }
     store.close();
   });
 });

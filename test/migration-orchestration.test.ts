@@ -16,6 +16,8 @@ const USERS = Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0'
 const GROUPS = ['g1', 'g2', 'g3'];
 const MESSAGES_PER_USER = 25;
 const MESSAGES_PER_GROUP = 40;
+/** Each user owns two conversations: messages 0–9 and 10–24 (so a user's pages form two chains). */
+const conversationOf = (message: number) => (message < 10 ? 'a' : 'b');
 
 /** Pages over a sorted id list with the last id as cursor. */
 function pageIds(ids: string[], after: string | undefined, limit: number) {
@@ -47,6 +49,16 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
         if (page.next === undefined) return { starts, next: undefined };
       }
       return { starts, next: cursor };
+    },
+    async planOwnedPages({ items, after, pageSize, pages }) {
+      const total = items === 'messages' ? MESSAGES_PER_USER : 3;
+      const first = after === undefined ? 0 : Number(after);
+      const planned = [];
+      for (let start = first; start < total && planned.length < pages; start += pageSize) {
+        planned.push({ after: start === first ? (after ?? null) : String(start), afterPrevious: start > first && conversationOf(start - 1) === conversationOf(start) });
+      }
+      const end = first + planned.length * pageSize;
+      return { pages: planned, next: end < total ? String(end) : undefined };
     },
     async listUserIds({ after, limit }) {
       return pageIds(USERS, after, limit);
@@ -172,8 +184,16 @@ describe('migration orchestration', () => {
     const firstOther = log.findIndex((l) => !l.startsWith('accounts:'));
     expect(lastAccount).toBeLessThan(firstOther);
     for (const user of USERS) {
-      expect(log.indexOf(`profile:${user}`)).toBeLessThan(log.indexOf(`messages:${user}:0+10`));
-      expect(log.indexOf(`messages:${user}:20+5`)).toBeLessThan(log.indexOf(`readMarks:${user}`));
+      // Message pages as logged (start+count): every message once, each conversation's pages in
+      // order, all of them after the profile and before the read marks.
+      const pages = log.flatMap((l, i) => (l.startsWith(`messages:${user}:`) ? [{ i, start: Number(l.split(':')[2].split('+')[0]), count: Number(l.split('+')[1]) }] : []));
+      expect(pages.reduce((n, p) => n + p.count, 0)).toBe(MESSAGES_PER_USER);
+      for (const conversation of ['a', 'b']) {
+        const starts = pages.filter((p) => conversationOf(p.start) === conversation).map((p) => p.start);
+        expect(starts).toEqual([...starts].sort((x, y) => x - y));
+      }
+      expect(log.indexOf(`profile:${user}`)).toBeLessThan(pages[0].i);
+      expect(pages[pages.length - 1].i).toBeLessThan(log.indexOf(`readMarks:${user}`));
     }
     for (const g of ['g1', 'g2']) {
       expect(log.indexOf(`members:${g}`)).toBeLessThan(log.indexOf(`groupMessages:${g}:0+28`));
@@ -207,8 +227,8 @@ describe('migration orchestration', () => {
       await new Promise((r) => setTimeout(r, 500));
       const frozen = log.length;
       await new Promise((r) => setTimeout(r, 1000));
-      // Calls already in flight may finish; nothing new starts.
-      expect(log.length - frozen).toBeLessThanOrEqual(opts.userConcurrency);
+      // Calls already in flight may finish (one per conversation chain, two per user); nothing new starts.
+      expect(log.length - frozen).toBeLessThanOrEqual(2 * opts.userConcurrency);
       await handle.signal(resumeSignal);
       const result = await handle.result();
       expect(result.state).toBe('completed');

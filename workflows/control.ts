@@ -34,9 +34,10 @@ export function historyBudgetReached(budget = HISTORY_EVENT_BUDGET): boolean {
  * to 1 min) without a cap on attempts, since IM outages end; the other classes are final for the
  * item and land in the failure report. Heartbeats let a retried page resume where it stopped.
  */
-export function imActivities(prefix: string, api: ImApiName): ImportActivities {
+export function imActivities(prefix: string, api: ImApiName, priorityKey?: number): ImportActivities {
   return proxyActivities<ImportActivities>({
     taskQueue: apiTaskQueue(prefix, api),
+    priority: priorityKey === undefined ? undefined : { priorityKey },
     startToCloseTimeout: '5 minutes',
     heartbeatTimeout: '30 seconds',
     retry: {
@@ -154,7 +155,8 @@ export async function runStages<S extends string>(opts: {
   parentWorkflowId: string;
   paused: boolean;
   historyEventBudget?: number;
-  step: (stage: S, cursor: Cursor | undefined) => Promise<StageStep>;
+  /** `mayProceed` lets a step that starts several pages wait while paused and stop when cancelled. */
+  step: (stage: S, cursor: Cursor | undefined, mayProceed: () => Promise<boolean>) => Promise<StageStep>;
   continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
 }): Promise<ChildOutcome> {
   const control = new RunControl(opts.paused);
@@ -178,7 +180,7 @@ export async function runStages<S extends string>(opts: {
       await progress.flush();
       return opts.continueAsNew({ stage, cursor }, control.paused);
     }
-    const result = await opts.step(stage, cursor);
+    const result = await opts.step(stage, cursor, () => control.mayProceed());
     progress.add(phase, result);
     if (result.end) {
       await progress.flush();

@@ -2,7 +2,8 @@
  * Import benchmarks, each one run on the same machine in one process (a dev server, the IM
  * emulator, the real workers):
  *   - rate use: one-to-one import with the emulator's default limits and latency: importmsg calls
- *     per second sustained against its 200/s, and the share refused for rate (goals ≥ 90 %, < 1 %);
+ *     per second against its 200/s, over the whole run and in the steady state (from 5 % to 95 % of
+ *     the calls, leaving out ramp-up and tail), and the share refused for rate (goals ≥ 90 %, < 1 %);
  *   - overlap: the sample dataset's total time against the slowest API's bound (calls it needs over
  *     its rate) (goal ≤ 1.2×);
  *   - overhead: limits lifted and no latency, API calls per second through the whole stack beside
@@ -74,11 +75,29 @@ async function main(): Promise<void> {
   const c2cStore = await loadSample(join(dir, 'c2c'), { seed: 11, users: 400, groups: 0, messages: 12_000, groupMessages: 0 });
   await runMigration(env, emulator, c2cStore, defaults, ['accounts'], 'bench-c2c-accounts');
   const before = emulator.counters();
+  // Calls so far, every 200 ms, to tell the steady rate from ramp-up and tail.
+  const samples: Array<{ ms: number; calls: number }> = [];
+  const c2cStarted = Date.now();
+  const sampler = setInterval(() => samples.push({ ms: Date.now() - c2cStarted, calls: (emulator.counters().calls.importmsg ?? 0) - (before.calls.importmsg ?? 0) }), 200);
   const c2cSeconds = await runMigration(env, emulator, c2cStore, defaults, ['messages'], 'bench-c2c');
+  clearInterval(sampler);
   const after = emulator.counters();
   const importmsgCalls = (after.calls.importmsg ?? 0) - (before.calls.importmsg ?? 0);
   const refused = (after.rejectedForRate.importmsg ?? 0) - (before.rejectedForRate.importmsg ?? 0);
-  const rateUse = { messages: 12_000, seconds: c2cSeconds, callsPerSecond: importmsgCalls / c2cSeconds, limit: defaults.importmsg.callsPerSecond, share: importmsgCalls / c2cSeconds / defaults.importmsg.callsPerSecond, refusedShare: refused / importmsgCalls };
+  const reached = (share: number) => samples.find((s) => s.calls >= share * importmsgCalls) ?? samples[samples.length - 1];
+  const [from, to] = [reached(0.05), reached(0.95)];
+  const steadyCallsPerSecond = (to.calls - from.calls) / ((to.ms - from.ms) / 1000);
+  const limit = defaults.importmsg.callsPerSecond;
+  const rateUse = {
+    messages: 12_000,
+    seconds: c2cSeconds,
+    callsPerSecond: importmsgCalls / c2cSeconds,
+    limit,
+    share: importmsgCalls / c2cSeconds / limit,
+    steadyCallsPerSecond,
+    steadyShare: steadyCallsPerSecond / limit,
+    refusedShare: refused / importmsgCalls,
+  };
   console.log('rate use', rateUse);
 
   // 2. Overlap: the demo's sample dataset, every phase.
@@ -124,8 +143,8 @@ async function main(): Promise<void> {
   const result = { benchmark: 'import', at: new Date().toISOString(), rateUse, overlap, overhead, goals: { rateShare: 0.9, refusedShare: 0.01, overlapRatio: 1.2 } };
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'import.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(
-    `\n| importmsg calls/s (share of 200) | refused for rate | total / slowest bound | stack / plain script calls/s |\n|---:|---:|---:|---:|\n` +
-      `| ${rateUse.callsPerSecond.toFixed(0)} (${(rateUse.share * 100).toFixed(0)} %) | ${(rateUse.refusedShare * 100).toFixed(2)} % | ${overlap.ratio.toFixed(2)} (${overlap.slowestApi}) | ${overhead.stackCallsPerSecond.toFixed(0)} / ${overhead.scriptCallsPerSecond.toFixed(0)} = ${overhead.ratio.toFixed(2)} |`,
+    `\n| importmsg calls/s, whole run (share of 200) | steady | refused for rate | total / slowest bound | stack / plain script calls/s |\n|---:|---:|---:|---:|---:|\n` +
+      `| ${rateUse.callsPerSecond.toFixed(0)} (${(rateUse.share * 100).toFixed(0)} %) | ${rateUse.steadyCallsPerSecond.toFixed(0)} (${(rateUse.steadyShare * 100).toFixed(0)} %) | ${(rateUse.refusedShare * 100).toFixed(2)} % | ${overlap.ratio.toFixed(2)} (${overlap.slowestApi}) | ${overhead.stackCallsPerSecond.toFixed(0)} / ${overhead.scriptCallsPerSecond.toFixed(0)} = ${overhead.ratio.toFixed(2)} |`,
   );
   await connection.close();
   c2cStore.close();

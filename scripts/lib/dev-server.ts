@@ -43,6 +43,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       dbFilename: opts.dbFilename,
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'error' },
+      // Task-queue priorities (a long conversation's pages go first, see workflows/user-import.ts).
+      extraArgs: ['--dynamic-config-value', 'matching.useNewMatcher=true'],
     },
   });
   return {
