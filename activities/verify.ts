@@ -28,7 +28,11 @@ async function eachPage<T>(fetch: (after?: string) => { items: T[]; next?: strin
   } while (after !== undefined);
 }
 
-export async function verifyImport(im: ImClient, store: StagingStore, migrationId: string): Promise<VerificationRow[]> {
+/**
+ * `readMarksAccepted`: the read marks IM answered OK during the run (the migration's result). IM
+ * has no API that reads a one-to-one read mark back, so this row is IM's answers, not a read-back.
+ */
+export async function verifyImport(im: ImClient, store: StagingStore, migrationId: string, run?: { readMarksAccepted: number }): Promise<VerificationRow[]> {
   const failed = (entity: string) => store.failedItemIds(migrationId, entity);
   const row = (what: string): VerificationRow => ({ what, expected: 0, found: 0, reported: 0 });
   const accounts = row('Accounts');
@@ -149,7 +153,13 @@ export async function verifyImport(im: ImClient, store: StagingStore, migrationI
   groupMessages.expected -= failedGroupMessages.size;
   members.reported = failedMembers.size;
   unread.reported = failedUnread.size;
-  return [accounts, profiles, friends, messages, groups, members, groupMessages, unread];
+  const rows = [accounts, profiles, friends, messages, groups, members, groupMessages, unread];
+  if (run) {
+    const failedReadMarks = failed('readMark').size;
+    const readMarks: VerificationRow = { what: 'Read marks (IM’s answers)', expected: store.totals().readMarks - failedReadMarks, found: run.readMarksAccepted, reported: failedReadMarks };
+    rows.splice(4, 0, readMarks);
+  }
+  return rows;
 }
 
 export function formatVerificationTable(rows: VerificationRow[]): string {

@@ -101,10 +101,14 @@ describe('historical import against the IM emulator', () => {
       const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
       expect(result.state).toBe('completed');
       expect(result.unsupportedGroups).toBe(1);
-      const rows = await verifyImport(im(), store, opts.migrationId);
+      const rows = await verifyImport(im(), store, opts.migrationId, { readMarksAccepted: result.phases.readMarks.done });
       if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
       expect(verificationPassed(rows)).toBe(true);
       expect(rows.find((r) => r.what === 'One-to-one messages')!.found).toBe(600);
+      expect(rows.find((r) => r.what.startsWith('Read marks'))!.found).toBe(store.totals().readMarks);
+      // Each read mark was sent and accepted once (a call refused for rate is sent again).
+      const counters = emulator.counters();
+      expect((counters.calls.admin_set_msg_read ?? 0) - (counters.rejectedForRate.admin_set_msg_read ?? 0)).toBe(store.totals().readMarks);
       const callsBefore = emulator.counters().calls;
 
       // The same migration again, under a new id: nothing new lands in IM.
