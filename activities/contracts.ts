@@ -4,7 +4,7 @@
  * bodies and profiles from the staging store themselves and write per-item failures to the
  * store's failure report, so nothing personal lands in Temporal history.
  */
-import type { OwnedItems, PagePlan } from '../legacy/source';
+import type { OwnedItems, PagePlan, ReadMarkScope } from '../legacy/source';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 
 export interface PageOutcome extends Counts {
@@ -25,7 +25,7 @@ export interface StoreActivities {
   /** Start cursors of the next `batches` account batches of `batchSize`, so batches can run side by side. */
   planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
   /** The user's next pages of owned messages or read marks (cursors only), so they can run side by side. */
-  planOwnedPages(input: { userId: string; items: OwnedItems; after?: Cursor; pageSize: number; pages: number }): Promise<PagePlan>;
+  planOwnedPages(input: { userId: string; items: OwnedItems; after?: Cursor; pageSize: number; pages: number; scope?: ReadMarkScope }): Promise<PagePlan>;
   listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
@@ -47,8 +47,8 @@ export interface ImportActivities {
   importFriendsPage(input: { migrationId: string; userId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
   /** importmsg: the next messages of the conversations the user owns, oldest first per conversation. */
   importMessagesPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
-  /** admin_set_msg_read: the read marks of the conversations the user owns. */
-  importReadMarksPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** admin_set_msg_read: the read marks of the conversations the user owns (all, or those of `scope`). */
+  importReadMarksPage(input: { migrationId: string; userId: string; scope?: ReadMarkScope; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** import_group: the group's profile, owner, type and creation time. */
   importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome }>;
   /** import_group_member: one call with up to `limit` members, with join time and role. */

@@ -220,9 +220,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         return { ...counts, next: page.next };
       }),
 
-    importReadMarksPage: ({ migrationId, userId, after, calls }) =>
+    importReadMarksPage: ({ migrationId, userId, scope, after, calls }) =>
       asActivity(async () => {
-        const page = source.ownedReadMarks(userId, { after, limit: calls });
+        const page = source.ownedReadMarks(userId, { after, limit: calls }, scope);
         const counts = await sequentially(page.items, (r) =>
           perItem(migrationId, 'readMark', `${r.reader}>${r.peer}`, 'admin_set_msg_read', () =>
             im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
@@ -408,8 +408,8 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
       }
       return { starts, next: cursor };
     },
-    async planOwnedPages({ userId, items, after, pageSize, pages }) {
-      return source.planOwnedPages(userId, items, { after, pageSize, pages });
+    async planOwnedPages({ userId, items, after, pageSize, pages, scope }) {
+      return source.planOwnedPages(userId, items, { after, pageSize, pages, scope });
     },
     async listUserIds({ after, limit }) {
       const page = source.accountIds({ after, limit });

@@ -18,18 +18,33 @@ export interface PageRequest {
 
 /** What a user's child imports page by page: the messages and the read marks of the conversations the user owns. */
 export type OwnedItems = 'messages' | 'readMarks';
+
+/**
+ * Which of a user's read marks: all of them (absent); those of the conversations with these peers
+ * (conversations whose messages are all imported); or those of the conversations that hold no
+ * message at all.
+ */
+export type ReadMarkScope = { peers: string[] } | 'withoutMessages';
+
 export interface PagePlanRequest {
   after?: string;
   pageSize: number;
   pages: number;
+  /** Read marks only. */
+  scope?: ReadMarkScope;
 }
-/**
- * The starts of the next pages, so they can run side by side. A page that begins in the
- * conversation the page before it ended in (`afterPrevious`) must wait for that page, which keeps
- * every conversation oldest first; read marks never wait.
- */
+
+/** Pages that run one after another (a conversation's messages stay oldest first); chains run side by side. */
+export interface PageChain {
+  /** Start cursors of the pages (null: from the very beginning). */
+  pages: Array<string | null>;
+  /** Messages only: the peers of the conversations whose last message is in this chain (their read marks may follow it). */
+  finishes?: string[];
+}
+
+/** The next pages, planned at once so they can run side by side. */
 export interface PagePlan {
-  pages: Array<{ after: string | null; afterPrevious: boolean }>;
+  chains: PageChain[];
   next?: string;
 }
 
@@ -122,7 +137,7 @@ export interface LegacySource {
   /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each. */
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
   /** Read marks (of either participant) of the conversations `userId` owns. */
-  ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark>;
+  ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark>;
   /** The next pages of ownedMessages or ownedReadMarks, planned at once (keys only). */
   planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan;
   group(groupId: string): ImportGroup | undefined;

@@ -24,10 +24,12 @@ import type {
   LegacySource,
   ImportTotals,
   Page,
+  PageChain,
   PagePlan,
   PagePlanRequest,
   PageRequest,
   OwnedItems,
+  ReadMarkScope,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
@@ -354,28 +356,44 @@ export class StagingStore implements LegacySource, FailureSink {
       const rows = this.statement('SELECT conv_peer, time, old_id FROM messages WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?').all(userId, peer, time, id, limit) as Array<{ conv_peer: string; time: number; old_id: string }>;
       for (const r of rows) keys.push({ cursor: encode([r.conv_peer, r.time, r.old_id]), conversation: r.conv_peer });
     } else {
-      // Read marks have no order among themselves, so no page waits for another.
-      const [reader, peer] = decode(plan.after, [START, START]);
-      const rows = this.statement('SELECT reader, peer FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ORDER BY reader, peer LIMIT ?').all(userId, reader, peer, limit) as Array<{ reader: string; peer: string }>;
-      for (const r of rows) keys.push({ cursor: encode([r.reader, r.peer]) });
+      // Read marks have no order among themselves: every page is a chain of its own.
+      for (const r of this.readMarkKeys(userId, plan.after, limit, plan.scope)) keys.push({ cursor: encode([r.reader, r.peer]) });
     }
     const planned = Math.min(keys.length, plan.pageSize * plan.pages);
-    const pages: PagePlan['pages'] = [];
+    const chains: Array<PageChain & { firstKey: number }> = [];
     for (let i = 0; i < planned; i += plan.pageSize) {
       const last = keys[i - 1];
-      const sameConversation = last?.conversation !== undefined && last.conversation === keys[i].conversation;
-      pages.push({ after: last ? last.cursor : (plan.after ?? null), afterPrevious: sameConversation });
+      const start = last ? last.cursor : (plan.after ?? null);
+      const continues = last?.conversation !== undefined && last.conversation === keys[i].conversation;
+      if (continues) chains[chains.length - 1].pages.push(start);
+      else chains.push({ pages: [start], firstKey: i });
     }
-    return { pages, next: keys.length > planned ? keys[planned - 1].cursor : undefined };
+    if (items === 'messages') {
+      for (const [c, chain] of chains.entries()) {
+        let lastKey = (chains[c + 1]?.firstKey ?? planned) - 1;
+        // A conversation that goes on past this plan ends in a later one.
+        const goesOn = keys[planned]?.conversation;
+        if (c === chains.length - 1 && goesOn !== undefined) while (lastKey >= chain.firstKey && keys[lastKey].conversation === goesOn) lastKey--;
+        if (lastKey >= chain.firstKey) chain.finishes = [...new Set(keys.slice(chain.firstKey, lastKey + 1).map((k) => k.conversation!))];
+      }
+    }
+    return { chains: chains.map(({ firstKey: _, ...chain }) => chain), next: keys.length > planned ? keys[planned - 1].cursor : undefined };
   }
 
-  ownedReadMarks(userId: string, page: PageRequest): Page<ImportReadMark> {
-    const [reader, peer] = decode(page.after, [START, START]);
-    const rows = this.db
-      .prepare('SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ORDER BY reader, peer LIMIT ?')
-      .all(userId, reader, peer, page.limit) as Array<{ reader: string; peer: string; read_up_to: number }>;
+  ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark> {
+    const rows = this.readMarkKeys(userId, page.after, page.limit, scope);
     const last = rows[rows.length - 1];
     return { items: rows.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })), next: rows.length === page.limit ? encode([last.reader, last.peer]) : undefined };
+  }
+
+  private readMarkKeys(userId: string, after: string | undefined, limit: number, scope?: ReadMarkScope): Array<{ reader: string; peer: string; read_up_to: number }> {
+    const [reader, peer] = decode(after, [START, START]);
+    // The conversation's other side, and whether the conversation holds messages.
+    const other = 'CASE WHEN reader = conv_owner THEN peer ELSE reader END';
+    const hasMessages = `EXISTS (SELECT 1 FROM messages m WHERE m.conv_owner = read_marks.conv_owner AND m.conv_peer = ${other})`;
+    const [where, params] =
+      scope === undefined ? ['', []] : scope === 'withoutMessages' ? [`AND NOT ${hasMessages}`, []] : [`AND ${other} IN (SELECT value FROM json_each(?))`, [JSON.stringify(scope.peers)]];
+    return this.statement(`SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ${where} ORDER BY reader, peer LIMIT ?`).all(userId, reader, peer, ...params, limit) as Array<{ reader: string; peer: string; read_up_to: number }>;
   }
 
   group(groupId: string): ImportGroup | undefined {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { isValidGroupId, isValidUserId } from '../im/messages';
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import { writeSampleBundle } from '../legacy/sample';
+import type { ReadMarkScope } from '../legacy/source';
 import { StagingStore } from '../legacy/store';
 import { formatIssue, validateBundle, type BundleIssue } from '../legacy/validate';
 
@@ -186,28 +187,66 @@ describe('staging store', () => {
     const all = store.ownedMessages('a', { limit: 1000 }).items;
     const ab = all.filter((m) => m.to === 'b' || m.from === 'b');
     expect(ab.map((m) => m.time)).toEqual([...ab.map((m) => m.time)].sort((x, y) => x - y));
-    // Pages planned in waves (to run side by side) cover the same messages in the same order, and a
-    // page waits for the page before it exactly when it continues that page's conversation.
+    store.close();
+  });
+});
+
+describe('pages planned in waves (a user’s chains run side by side)', () => {
+  test('chains replay the sequential pages exactly; each conversation’s read marks follow the chain that finishes it', async () => {
+    const counts: Record<string, number> = { b: 23, c: 7, d: 1 };
+    const messages = Object.entries(counts).flatMap(([peer, n]) =>
+      Array.from({ length: n }, (_, i) => ({ id: `${peer}${i}`, from: i % 2 ? peer : 'a', to: i % 2 ? 'a' : peer, time: 1700000000 + i, body: text(`${i}`) })),
+    );
+    const dir = writeBundle({
+      'accounts.ndjson': ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id })),
+      'messages.ndjson': messages,
+      // e has read marks but no messages with a.
+      'read-marks.ndjson': [['a', 'b'], ['b', 'a'], ['c', 'a'], ['a', 'd'], ['a', 'e'], ['e', 'a']].map(([reader, peer]) => ({ reader, peer, readUpTo: 1700000100 })),
+    });
+    const store = new StagingStore(join(tmp(), 's.sqlite'));
+    await store.load(dir);
     const peerOf = (m: { from: string; to: string }) => (m.from === 'a' ? m.to : m.from);
-    for (const [pageSize, pages] of [[10, 20], [7, 3], [61, 1]]) {
-      const replay: typeof all = [];
-      let waves = 0;
+    const marks = (scope?: ReadMarkScope) => store.ownedReadMarks('a', { limit: 100 }, scope).items.map((r) => `${r.reader}>${r.peer}`);
+    const sequential = store.ownedMessages('a', { limit: 1000 }).items;
+    expect(sequential).toHaveLength(31);
+    for (const [pageSize, pages] of [[5, 2], [3, 4], [10, 1], [100, 1]]) {
+      const replay: typeof sequential = [];
+      const finishedBy: Array<[string, number]> = [];
+      const finishedMarks: string[] = [];
       let after: string | undefined;
       do {
         const plan = store.planOwnedPages('a', 'messages', { after, pageSize, pages });
-        expect(plan.pages.length).toBeLessThanOrEqual(pages);
-        for (const [i, page] of plan.pages.entries()) {
-          const items = store.ownedMessages('a', { after: page.after ?? undefined, limit: pageSize }).items;
-          const before = replay[replay.length - 1];
-          expect(page.afterPrevious).toBe(i > 0 && peerOf(before) === peerOf(items[0]));
-          replay.push(...items);
+        expect(plan.chains.flatMap((c) => c.pages).length).toBeLessThanOrEqual(pages);
+        const planStart = replay.length;
+        for (const chain of plan.chains) {
+          const chainStart = replay.length;
+          for (const [i, start] of chain.pages.entries()) {
+            const items = store.ownedMessages('a', { after: start ?? undefined, limit: pageSize }).items;
+            // Within a plan, a page joins the chain exactly when it continues the conversation of the page before it.
+            if (replay.length > planStart) expect(peerOf(replay[replay.length - 1]) === peerOf(items[0])).toBe(i > 0);
+            replay.push(...items);
+          }
+          if (chain.finishes) {
+            const inChain = new Set(replay.slice(chainStart).map(peerOf));
+            for (const peer of chain.finishes) {
+              expect(inChain.has(peer)).toBe(true);
+              finishedBy.push([peer, replay.length]);
+            }
+            finishedMarks.push(...marks({ peers: chain.finishes }));
+          }
         }
         after = plan.next;
-        waves++;
       } while (after !== undefined);
-      expect(replay.map((m) => m.oldId)).toEqual(all.map((m) => m.oldId));
-      expect(waves).toBe(Math.ceil(298 / (pageSize * pages)));
+      expect(replay.map((m) => m.oldId)).toEqual(sequential.map((m) => m.oldId));
+      // Every conversation with messages is finished once, by the chain that holds its last message.
+      expect(finishedBy.map(([peer]) => peer).sort()).toEqual(['b', 'c', 'd']);
+      for (const [peer, end] of finishedBy) expect(replay.slice(0, end).filter((m) => peerOf(m) === peer)).toHaveLength(counts[peer]);
+      expect(finishedMarks.sort()).toEqual(['a>b', 'a>d', 'b>a', 'c>a']);
     }
+    expect(marks('withoutMessages').sort()).toEqual(['a>e', 'e>a']);
+    expect(marks()).toHaveLength(6);
+    const readMarkPlan = store.planOwnedPages('a', 'readMarks', { pageSize: 1, pages: 10, scope: 'withoutMessages' });
+    expect(readMarkPlan.chains.map((c) => c.pages.length)).toEqual([1, 1]);
     store.close();
   });
 });

@@ -2,7 +2,7 @@
  * The historical import end to end: a real dev server, the IM emulator, a sample bundle in a
  * staging store, the real activities and workers. What IM holds is checked through IM's read APIs.
  */
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyImport, verificationPassed, formatVerificationTable } from '../activities/verify';
@@ -20,6 +20,15 @@ import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal'
 
 const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'administrator' };
 
+/** Read state of a conversation that holds no message (its history expired in the old system, say): both sides of one such pair. */
+function addReadMarksWithoutMessages(bundle: string): void {
+  const lines = (file: string) => readFileSync(join(bundle, file), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+  const talked = new Set(lines('messages.ndjson').flatMap((m) => [`${m.from}|${m.to}`, `${m.to}|${m.from}`]));
+  const ids = lines('accounts.ndjson').map((a) => a.id).filter((id) => /^u\d+$/.test(id));
+  const [a, b] = ids.flatMap((x) => ids.filter((y) => x < y && !talked.has(`${x}|${y}`)).map((y) => [x, y]))[0];
+  appendFileSync(join(bundle, 'read-marks.ndjson'), [JSON.stringify({ reader: a, peer: b, readUpTo: 1700000000 }), JSON.stringify({ reader: b, peer: a, readUpTo: 1700000000 })].join('\n') + '\n');
+}
+
 describe('historical import against the IM emulator', () => {
   let temporal: TestTemporal;
   let emulator: ImEmulator;
@@ -31,6 +40,7 @@ describe('historical import against the IM emulator', () => {
     emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
     dir = mkdtempSync(join(tmpdir(), 'tim-import-'));
     await writeSampleBundle(join(dir, 'bundle'), { seed: 42, users: 30, groups: 6, messages: 600, groupMessages: 400 });
+    addReadMarksWithoutMessages(join(dir, 'bundle'));
     store = new StagingStore(join(dir, 'staging.sqlite'));
     const summary = await store.load(join(dir, 'bundle'));
     expect(summary.errors).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import type { PageChain } from '../legacy/source';
 import { resolveApiLimits } from '../im/apis';
 import { emptyTotals, IMPORT_PHASES, pauseSignal, progressQuery, resumeSignal, cancelSignal, type MigrationOptions } from '../workflows/api';
 import { migrationWorkflow } from '../workflows/migration';
@@ -51,14 +52,19 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
       return { starts, next: cursor };
     },
     async planOwnedPages({ items, after, pageSize, pages }) {
-      const total = items === 'messages' ? MESSAGES_PER_USER : 3;
+      // Read marks: one page (all of them, or those of conversations without messages).
+      if (items === 'readMarks') return { chains: after === undefined ? [{ pages: [null] }] : [] };
       const first = after === undefined ? 0 : Number(after);
-      const planned = [];
-      for (let start = first; start < total && planned.length < pages; start += pageSize) {
-        planned.push({ after: start === first ? (after ?? null) : String(start), afterPrevious: start > first && conversationOf(start - 1) === conversationOf(start) });
+      const chains: PageChain[] = [];
+      let end = first;
+      for (; end < MESSAGES_PER_USER && chains.flatMap((c) => c.pages).length < pages; end += pageSize) {
+        const start = end === first ? (after ?? null) : String(end);
+        if (end > first && conversationOf(end - 1) === conversationOf(end)) chains[chains.length - 1].pages.push(start);
+        else chains.push({ pages: [start] });
+        const last = Math.min(end + pageSize, MESSAGES_PER_USER) - 1;
+        if (last === MESSAGES_PER_USER - 1 || conversationOf(last + 1) !== conversationOf(last)) chains[chains.length - 1].finishes = [conversationOf(last)];
       }
-      const end = first + planned.length * pageSize;
-      return { pages: planned, next: end < total ? String(end) : undefined };
+      return { chains, next: end < MESSAGES_PER_USER ? String(end) : undefined };
     },
     async listUserIds({ after, limit }) {
       return pageIds(USERS, after, limit);
@@ -102,9 +108,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
       await pause();
       return messagePage(`messages:${userId}`, MESSAGES_PER_USER, after, calls);
     },
-    async importReadMarksPage({ userId }) {
-      log.push(`readMarks:${userId}`);
-      return { done: 0, failed: 0 };
+    async importReadMarksPage({ userId, scope }) {
+      log.push(`readMarks:${userId}:${typeof scope === 'object' ? scope.peers.join(',') : (scope ?? 'all')}`);
+      return { done: typeof scope === 'object' ? scope.peers.length : 1, failed: 0 };
     },
     async importGroup({ groupId }) {
       log.push(`group:${groupId}`);
@@ -193,8 +199,15 @@ describe('migration orchestration', () => {
         expect(starts).toEqual([...starts].sort((x, y) => x - y));
       }
       expect(log.indexOf(`profile:${user}`)).toBeLessThan(pages[0].i);
-      expect(pages[pages.length - 1].i).toBeLessThan(log.indexOf(`readMarks:${user}`));
+      // Each conversation's read marks right after its own last page; the rest after every page.
+      for (const conversation of ['a', 'b']) {
+        const lastPage = pages.filter((p) => conversationOf(p.start) === conversation).pop()!;
+        const readMarks = log.findIndex((l) => l.startsWith(`readMarks:${user}:`) && l.split(':')[2].split(',').includes(conversation));
+        expect(readMarks).toBeGreaterThan(lastPage.i);
+      }
+      expect(log.indexOf(`readMarks:${user}:withoutMessages`)).toBeGreaterThan(pages[pages.length - 1].i);
     }
+    expect(result.phases.readMarks.done).toBe(USERS.length * 3);
     for (const g of ['g1', 'g2']) {
       expect(log.indexOf(`members:${g}`)).toBeLessThan(log.indexOf(`groupMessages:${g}:0+28`));
       expect(log.indexOf(`groupMessages:${g}:28+12`)).toBeLessThan(log.indexOf(`unread:${g}`));

@@ -272,7 +272,9 @@ describe('live two-way sync', () => {
           const entity = syncEntityWorkflowId(prefix, { kind: 'group', groupId: 'group-0' });
           await waitFor(async () => (await temporal.client.workflow.getHandle(entity).query(entitySyncQuery)).waitingFor === 'history-import');
           expect(c.journal.stats().directions.oldToNew.pending).toBe(1);
-          // `sync status` says why it waits, so a held group never looks like a stall.
+          // `sync status` says why it waits, so a held group never looks like a stall (once the
+          // control workflow has recorded that the sync runs, which it does in the background).
+          await waitFor(async () => c.journal.stats().status === 'running');
           expect(formatSyncStats(c.journal.stats(), store)).toMatch(/group-0: 1 event\(s\), oldest \d+ s: group group-0 waits for its history import/);
 
           const workers = await createImportStack({

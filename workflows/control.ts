@@ -140,6 +140,8 @@ export class ProgressReporter {
 export interface StageStep extends Counts {
   next?: Cursor;
   end?: ChildOutcome;
+  /** Work of other phases done within the step (a user's read marks follow each conversation's messages). */
+  alsoDone?: ProgressDelta;
 }
 
 /**
@@ -182,6 +184,7 @@ export async function runStages<S extends string>(opts: {
     }
     const result = await opts.step(stage, cursor, () => control.mayProceed());
     progress.add(phase, result);
+    for (const [other, counts] of Object.entries(result.alsoDone ?? {})) progress.add(other as ImportPhase, counts);
     if (result.end) {
       await progress.flush();
       return result.end;

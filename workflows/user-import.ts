@@ -1,7 +1,8 @@
 /**
  * One user's history: profile, friend list, the one-to-one conversations the user owns (each
- * conversation is owned by its lexicographically smaller user id, so it is imported once), then
- * the read marks of those conversations. Friends are written one call after another, never
+ * conversation is owned by its lexicographically smaller user id, so it is imported once), each
+ * conversation's read marks soon after its last message, and at the end the read marks of owned
+ * conversations that hold no message. Friends are written one call after another, never
  * concurrently, because IM answers concurrent writes to one friend list with 30008.
  *
  * Messages and read marks go in waves: the store plans the next pages at once, and pages run side
@@ -11,7 +12,7 @@
  * queue's) stays the bound.
  */
 import { continueAsNew } from '@temporalio/workflow';
-import type { OwnedItems } from '../legacy/source';
+import type { OwnedItems, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
 import { imActivities, runStages, storeActivities, withBatchHalving, type StageStep } from './control';
@@ -35,6 +36,8 @@ const CALLS_PER_WAVE = 1000;
  * 32 measured best of 8, 32 and all on the benchmark (docs/benchmarks.md).
  */
 const CHAINS_AT_ONCE = 32;
+/** A one-to-one conversation has up to two read marks (one per side): this many fill about one page. */
+const CONVERSATIONS_PER_READ_MARK_PAGE = Math.ceil(callsPerActivity('admin_set_msg_read') / 2);
 
 /**
  * The task-queue priority of a page with `pagesLeft` pages of its chain still to go, this one
@@ -57,6 +60,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   const store = storeActivities(p);
   let friendBatch = input.batchSizes.friends;
   const base = { migrationId: input.migrationId, userId: input.userId };
+  const withReadMarks = input.phases.includes('readMarks') && input.phases.includes('messages');
 
   return runStages<Stage>({
     stages: STAGES,
@@ -76,45 +80,73 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           return withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit }));
         case 'messages': {
           const calls = callsPerActivity('importmsg');
-          return importWave('messages', after, calls, mayProceed, (start, pagesLeft) =>
-            messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: start, calls }),
-          );
+          // Each conversation's read marks soon after its last message, not after all of the user's:
+          // finished conversations are gathered until they fill about one read-marks page.
+          // They go in the background: the chains do not wait for them, the wave does.
+          const readMarks = { done: 0, failed: 0 };
+          const readMarksSent: Array<Promise<void>> = [];
+          let finished: string[] = [];
+          const flush = (atLeast: number) => {
+            if (finished.length === 0 || finished.length < atLeast) return;
+            readMarksSent.push(importReadMarks({ peers: finished }, readMarks));
+            finished = [];
+          };
+          const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
+            page: (start, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: start, calls }),
+            afterChain: withReadMarks
+              ? (peers) => {
+                  finished.push(...peers);
+                  flush(CONVERSATIONS_PER_READ_MARK_PAGE);
+                }
+              : undefined,
+          });
+          if (await mayProceed()) flush(1);
+          await Promise.all(readMarksSent);
+          return { ...step, alsoDone: { readMarks } };
         }
         case 'readMarks': {
-          const calls = callsPerActivity('admin_set_msg_read');
-          return importWave('readMarks', after, calls, mayProceed, (start) => readApi.importReadMarksPage({ ...base, after: start, calls }));
+          // After the messages stage, only the conversations without messages are left.
+          const scope = withReadMarks ? 'withoutMessages' : undefined;
+          return importWave({ items: 'readMarks', after, pageSize: callsPerActivity('admin_set_msg_read'), scope }, mayProceed, {
+            page: (start) => readApi.importReadMarksPage({ ...base, scope, after: start, calls: callsPerActivity('admin_set_msg_read') }),
+          });
         }
       }
     },
   });
 
-  /** One wave: chains of pages side by side, the pages of a chain one after another. */
+  /** The read marks of conversations whose messages are all imported, a page at a time. */
+  async function importReadMarks(conversations: ReadMarkScope, total: Counts): Promise<void> {
+    let after: Cursor | undefined;
+    do {
+      const page = await readApi.importReadMarksPage({ ...base, scope: conversations, after, calls: callsPerActivity('admin_set_msg_read') });
+      total.done += page.done;
+      total.failed += page.failed;
+      after = page.next;
+    } while (after !== undefined);
+  }
+
+  /** One wave: chains of pages side by side (longest first, CHAINS_AT_ONCE at a time), the pages of a chain one after another. */
   async function importWave(
-    items: OwnedItems,
-    after: Cursor | undefined,
-    pageSize: number,
+    request: { items: OwnedItems; after: Cursor | undefined; pageSize: number; scope?: ReadMarkScope },
     mayProceed: () => Promise<boolean>,
-    importPage: (start: Cursor | undefined, pagesLeft: number) => Promise<Counts>,
+    run: { page: (start: Cursor | undefined, pagesLeft: number) => Promise<Counts>; afterChain?: (finishedPeers: string[]) => void },
   ): Promise<StageStep> {
-    const plan = await store.planOwnedPages({ userId: input.userId, items, after, pageSize, pages: Math.ceil(CALLS_PER_WAVE / pageSize) });
-    const chains: Array<Array<Cursor | null>> = [];
-    for (const page of plan.pages) {
-      if (page.afterPrevious && chains.length > 0) chains[chains.length - 1].push(page.after);
-      else chains.push([page.after]);
-    }
-    chains.sort((a, b) => b.length - a.length);
+    const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
+    const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
     let nextChain = 0;
     const counts = { done: 0, failed: 0 };
     await Promise.all(
       Array.from({ length: Math.min(CHAINS_AT_ONCE, chains.length) }, async () => {
         while (nextChain < chains.length) {
           const chain = chains[nextChain++];
-          for (const [i, start] of chain.entries()) {
+          for (const [i, start] of chain.pages.entries()) {
             if (!(await mayProceed())) return;
-            const c = await importPage(start ?? undefined, chain.length - i);
+            const c = await run.page(start ?? undefined, chain.pages.length - i);
             counts.done += c.done;
             counts.failed += c.failed;
           }
+          if (chain.finishes) run.afterChain?.(chain.finishes);
         }
       }),
     );
