@@ -40,10 +40,11 @@ const CHAINS_AT_ONCE = 32;
 const CONVERSATIONS_PER_READ_MARK_PAGE = Math.ceil(callsPerActivity('admin_set_msg_read') / 2);
 
 /**
- * The task-queue priority of a page with `pagesLeft` pages of its chain still to go, this one
- * included: longest remaining first, so a long conversation (whose pages can only go one after
- * another) is not queued behind every short one at each page and left alone at the end.
- * Without priorities enabled on the server, pages simply go first come, first served.
+ * The task-queue priority of a page with `pagesLeft` pages still to go after it, one after another:
+ * the rest of its chain, or the user's waiting chains spread over CHAINS_AT_ONCE, whichever is
+ * longer. Longest remaining first, so a long conversation (or a user with very many) is not queued
+ * behind every short one at each page and left alone at the end. Without priorities enabled on
+ * the server, pages simply go first come, first served.
  */
 export function pagePriority(pagesLeft: number): 1 | 2 | 3 | 4 {
   return pagesLeft >= 8 ? 1 : pagesLeft >= 4 ? 2 : pagesLeft >= 2 ? 3 : 4;
@@ -135,14 +136,18 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
     const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
     const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
     let nextChain = 0;
+    // Pages of chains not started yet: with CHAINS_AT_ONCE in flight, a user with many short chains
+    // has a long way to go too, and its pages are as urgent as a long chain's.
+    let waiting = chains.reduce((n, c) => n + c.pages.length, 0);
     const counts = { done: 0, failed: 0 };
     await Promise.all(
       Array.from({ length: Math.min(CHAINS_AT_ONCE, chains.length) }, async () => {
         while (nextChain < chains.length) {
           const chain = chains[nextChain++];
+          waiting -= chain.pages.length;
           for (const [i, start] of chain.pages.entries()) {
             if (!(await mayProceed())) return;
-            const c = await run.page(start ?? undefined, chain.pages.length - i);
+            const c = await run.page(start ?? undefined, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE)));
             counts.done += c.done;
             counts.failed += c.failed;
           }
