@@ -89,7 +89,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           let finished: string[] = [];
           const flush = (atLeast: number) => {
             if (finished.length === 0 || finished.length < atLeast) return;
-            readMarksSent.push(importReadMarks({ peers: finished }, readMarks));
+            readMarksSent.push(importReadMarks({ peers: finished }, readMarks, mayProceed));
             finished = [];
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
@@ -117,9 +117,10 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   });
 
   /** The read marks of conversations whose messages are all imported, a page at a time. */
-  async function importReadMarks(conversations: ReadMarkScope, total: Counts): Promise<void> {
+  async function importReadMarks(conversations: ReadMarkScope, total: Counts, mayProceed: () => Promise<boolean>): Promise<void> {
     let after: Cursor | undefined;
     do {
+      if (!(await mayProceed())) return;
       const page = await readApi.importReadMarksPage({ ...base, scope: conversations, after, calls: callsPerActivity('admin_set_msg_read') });
       total.done += page.done;
       total.failed += page.failed;
