@@ -52,7 +52,9 @@ export function imActivities(prefix: string, api: ImApiName, priorityKey?: numbe
 export function storeActivities(prefix: string): StoreActivities {
   return proxyActivities<StoreActivities>({
     taskQueue: storeTaskQueue(prefix),
-    startToCloseTimeout: '2 minutes',
+    // Indexed reads of the staging store take milliseconds. A short limit matters when a worker
+    // dies holding one: every user's child plans its pages here and would wait that long.
+    startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
 }
