@@ -46,7 +46,7 @@ const CONVERSATIONS_PER_READ_MARK_PAGE = Math.ceil(callsPerActivity('admin_set_m
  * behind every short one at each page and left alone at the end. Without priorities enabled on
  * the server, pages simply go first come, first served.
  */
-export function pagePriority(pagesLeft: number): 1 | 2 | 3 | 4 {
+function pagePriority(pagesLeft: number): 1 | 2 | 3 | 4 {
   return pagesLeft >= 8 ? 1 : pagesLeft >= 4 ? 2 : pagesLeft >= 2 ? 3 : 4;
 }
 
