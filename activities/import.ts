@@ -8,7 +8,7 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { ApiLimitTable, ImApiName } from '../im/apis';
 import { ImClient, type ItemOutcome } from '../im/client';
-import { ImError } from '../im/errors';
+import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
 import { messageIdentity } from '../legacy/id-mapping';
 import type { Counts, ImportPhase, PhaseTotals } from '../workflows/api';
@@ -235,7 +235,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       asActivity(async (): Promise<{ outcome: GroupImportOutcome }> => {
         const g = source.group(groupId);
         if (!g) {
-          fail(migrationId, 'group', groupId, 'import_group', 10010, 'missing-reference', 'group is not in the staging store');
+          fail(migrationId, 'group', groupId, 'import_group', GROUP_NOT_FOUND_CODE, 'missing-reference', 'group is not in the staging store');
           return { outcome: 'failed' };
         }
         if (NON_IMPORTABLE_GROUP_TYPES.includes(g.type as GroupType)) {

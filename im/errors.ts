@@ -164,10 +164,10 @@ export const IM_ERROR_CODES: Readonly<Record<number, ErrorFact>> = {
   10058: fact('auth-config', 'trial edition group count over the limit'),
 };
 
-/** Codes the tool itself reports for failures below IM's JSON level. */
 /** The group does not exist or was disbanded: for destroy_group, the work is already done. */
 export const GROUP_NOT_FOUND_CODE = 10010;
 
+/** Codes the tool itself reports for failures below IM's JSON level. */
 export const TRANSPORT_ERROR_CODE = -1;
 export const RESPONSE_SHAPE_ERROR_CODE = -2;
 

@@ -369,10 +369,10 @@ export class StagingStore implements LegacySource, FailureSink {
       else chains.push({ pages: [start], firstKey: i });
     }
     if (items === 'messages') {
+      // A conversation that goes on past this plan ends in a later one.
+      const goesOn = keys[planned]?.conversation;
       for (const [c, chain] of chains.entries()) {
         let lastKey = (chains[c + 1]?.firstKey ?? planned) - 1;
-        // A conversation that goes on past this plan ends in a later one.
-        const goesOn = keys[planned]?.conversation;
         if (c === chains.length - 1 && goesOn !== undefined) while (lastKey >= chain.firstKey && keys[lastKey].conversation === goesOn) lastKey--;
         if (lastKey >= chain.firstKey) chain.finishes = [...new Set(keys.slice(chain.firstKey, lastKey + 1).map((k) => k.conversation!))];
       }
@@ -495,11 +495,11 @@ export class StagingStore implements LegacySource, FailureSink {
     return Object.fromEntries(rows.map((r) => [r.entity, r.n]));
   }
 
-  /** An item that now went through is no longer a failure. */
   isFailed(migrationId: string, entity: string, itemId: string): boolean {
     return this.statement('SELECT 1 FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').get(migrationId, entity, itemId) !== undefined;
   }
 
+  /** An item that now went through is no longer a failure. */
   clearFailure(migrationId: string, entity: string, itemId: string): void {
     this.statement('DELETE FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').run(migrationId, entity, itemId);
   }

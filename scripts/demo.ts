@@ -123,10 +123,11 @@ async function main(): Promise<number> {
 
   if (coexistence) {
     await coexistence.settled();
-    const held = Object.values(emulator.snapshot().groups).find((g) => g.messages.some((m) => JSON.stringify(m.body).includes(LIVE_DURING_IMPORT)));
+    const isLive = (m: { body: unknown }) => JSON.stringify(m.body).includes(LIVE_DURING_IMPORT);
+    const held = Object.values(emulator.snapshot().groups).find((g) => g.messages.some(isLive));
     const last = held?.messages[held.messages.length - 1];
-    const copies = held?.messages.filter((m) => JSON.stringify(m.body).includes(LIVE_DURING_IMPORT)).length ?? 0;
-    const followed = copies === 1 && !!last && JSON.stringify(last.body).includes(LIVE_DURING_IMPORT);
+    const copies = held?.messages.filter(isLive).length ?? 0;
+    const followed = copies === 1 && !!last && isLive(last);
     log(`\nThe message said live during the import is in IM once, after the group's ${held ? held.messages.length - 1 : 0} imported messages: ${followed ? 'OK' : 'MISMATCH'}`);
     ok = ok && followed;
 

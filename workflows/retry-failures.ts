@@ -53,8 +53,10 @@ export async function retryFailuresWorkflow(input: RetryFailuresInput): Promise<
       // At most one page's worth of calls per activity, so the queue's rate limit still bounds the
       // API's calls per second (a 100-item activity went over IM's limit and was refused).
       const api = FAILURE_ENTITY_API[entity];
-      for (let i = 0; i < itemIds.length; i += callsPerActivity(api)) {
-        const c = await imActivities(input.taskQueuePrefix, api).retryFailedItems({ migrationId: input.migrationId, entity, itemIds: itemIds.slice(i, i + callsPerActivity(api)) });
+      const retry = imActivities(input.taskQueuePrefix, api);
+      const perActivity = callsPerActivity(api);
+      for (let i = 0; i < itemIds.length; i += perActivity) {
+        const c = await retry.retryFailedItems({ migrationId: input.migrationId, entity, itemIds: itemIds.slice(i, i + perActivity) });
         counts.done += c.done;
         counts.failed += c.failed;
       }

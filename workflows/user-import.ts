@@ -62,6 +62,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   let friendBatch = input.batchSizes.friends;
   const base = { migrationId: input.migrationId, userId: input.userId };
   const withReadMarks = input.phases.includes('readMarks') && input.phases.includes('messages');
+  const readMarkCalls = callsPerActivity('admin_set_msg_read');
+  const readMarksPage = (scope: ReadMarkScope | undefined, after: Cursor | undefined) => readApi.importReadMarksPage({ ...base, scope, after, calls: readMarkCalls });
 
   return runStages<Stage>({
     stages: STAGES,
@@ -108,9 +110,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
         case 'readMarks': {
           // After the messages stage, only the conversations without messages are left.
           const scope = withReadMarks ? 'withoutMessages' : undefined;
-          return importWave({ items: 'readMarks', after, pageSize: callsPerActivity('admin_set_msg_read'), scope }, mayProceed, {
-            page: (start) => readApi.importReadMarksPage({ ...base, scope, after: start, calls: callsPerActivity('admin_set_msg_read') }),
-          });
+          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, mayProceed, { page: (start) => readMarksPage(scope, start) });
         }
       }
     },
@@ -121,7 +121,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
     let after: Cursor | undefined;
     do {
       if (!(await mayProceed())) return;
-      const page = await readApi.importReadMarksPage({ ...base, scope: conversations, after, calls: callsPerActivity('admin_set_msg_read') });
+      const page = await readMarksPage(conversations, after);
       total.done += page.done;
       total.failed += page.failed;
       after = page.next;

@@ -18,6 +18,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { startImEmulator, type ImEmulator } from '../../emulator/im';
 import { IM_API_NAMES, resolveApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
 import { ImClient } from '../../im/client';
+import { SYNC_FROM_OLD_SYSTEM } from '../../im/messages';
 import { messageIdentity } from '../../legacy/id-mapping';
 import { writeSampleBundle, SAMPLE_DEFAULTS } from '../../legacy/sample';
 import { StagingStore } from '../../legacy/store';
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
       while (next < messages.length) {
         const m = messages[next++];
         const { msgSeq, msgRandom } = messageIdentity(m.old_id);
-        await im.call('importmsg', { SyncFromOldSystem: 2, From_Account: m.sender, To_Account: m.receiver, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: JSON.parse(m.body) });
+        await im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.sender, To_Account: m.receiver, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: JSON.parse(m.body) });
       }
     }),
   );

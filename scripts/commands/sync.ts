@@ -120,11 +120,12 @@ export function registerSyncCommands(program: Command): void {
       const status = await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX);
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
       const stats = { ...new SyncJournal(store.db).stats(), status };
-      const text = formatSyncStats(stats, store);
-      const waiting = stats.oldestPending.map((p) => ({ ...p, reason: pendingReason(p.entityId, status, store) }));
+      // Only the form asked for: each pending reason reads the store once.
+      const output = opts.json
+        ? JSON.stringify({ ...stats, oldestPending: stats.oldestPending.map((p) => ({ ...p, reason: pendingReason(p.entityId, status, store) })) }, null, 2)
+        : `sync: ${status}\n${formatSyncStats(stats, store)}`;
       store.close();
       await client.connection.close();
-      if (opts.json) console.log(JSON.stringify({ ...stats, oldestPending: waiting }, null, 2));
-      else console.log(`sync: ${status}\n${text}`);
+      console.log(output);
     });
 }
