@@ -34,10 +34,16 @@ export interface PagePlanRequest {
   scope?: ReadMarkScope;
 }
 
+/** One page of a plan: its items follow the cursor `after` (null: from the very beginning). */
+export interface PlannedPage {
+  after: string | null;
+  /** How many items: the page size, or fewer where the page ends early so that a chain stops. */
+  items: number;
+}
+
 /** Pages that run one after another (a conversation's messages stay oldest first); chains run side by side. */
 export interface PageChain {
-  /** Start cursors of the pages (null: from the very beginning). */
-  pages: Array<string | null>;
+  pages: PlannedPage[];
   /** Messages only: the peers of the conversations whose last message is in this chain (their read marks may follow it). */
   finishes?: string[];
 }

@@ -68,6 +68,11 @@ const encode = (parts: Array<string | number>): string => JSON.stringify(parts);
 const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T => (cursor === undefined ? fallback : (JSON.parse(cursor) as T));
 /** Below every real key: '' sorts first, -1 precedes every timestamp. */
 const START = '';
+/**
+ * A chain of pages may always be this long, however short the conversations in it, so that users
+ * with many short conversations still get full pages.
+ */
+export const CHAIN_PAGES_AT_LEAST = 8;
 
 export interface LoadSummary extends ValidationSummary {
   loaded: Record<BundleEntity, number>;
@@ -348,7 +353,7 @@ export class StagingStore implements LegacySource, FailureSink {
   }
 
   planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan {
-    // Keys only, no bodies: every pageSize-th key starts a page; one key more says whether more follow.
+    // Keys only, no bodies; one key more than the plan can hold says whether more follow.
     const limit = plan.pageSize * plan.pages + 1;
     const keys: Array<{ cursor: string; conversation?: string }> = [];
     if (items === 'messages') {
@@ -359,25 +364,48 @@ export class StagingStore implements LegacySource, FailureSink {
       // Read marks have no order among themselves: every page is a chain of its own.
       for (const r of this.readMarkKeys(userId, plan.after, limit, plan.scope)) keys.push({ cursor: encode([r.reader, r.peer]) });
     }
-    const planned = Math.min(keys.length, plan.pageSize * plan.pages);
+    // Keys left in each key's conversation (the last one may go on past the keys read: unbounded).
+    const leftInConversation = new Array<number>(keys.length);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const sameNext = i + 1 < keys.length && keys[i + 1].conversation === keys[i].conversation;
+      leftInConversation[i] = sameNext ? leftInConversation[i + 1] + 1 : keys.length === limit && i === keys.length - 1 ? Infinity : 1;
+    }
+    // A chain may run on into the next conversation (full pages use the rate best), but no longer
+    // than the longest conversation's own chain, which bounds the import anyway: a conversation
+    // that would take the chain past that starts a new chain, and the page before it ends early.
+    let longestConversation = 0;
+    for (let i = 0; i < keys.length; i++) if (i === 0 || keys[i - 1].conversation !== keys[i].conversation) longestConversation = Math.max(longestConversation, Math.min(leftInConversation[i], limit));
+    const chainLimit = Math.max(CHAIN_PAGES_AT_LEAST, Math.ceil(longestConversation / plan.pageSize));
+
     const chains: Array<PageChain & { firstKey: number }> = [];
-    for (let i = 0; i < planned; i += plan.pageSize) {
-      const last = keys[i - 1];
-      const start = last ? last.cursor : (plan.after ?? null);
-      const continues = last?.conversation !== undefined && last.conversation === keys[i].conversation;
-      if (continues) chains[chains.length - 1].pages.push(start);
-      else chains.push({ pages: [start], firstKey: i });
+    let planned = 0;
+    let pages = 0;
+    while (pages < plan.pages && planned < keys.length) {
+      const first = planned;
+      const continues = first > 0 && keys[first - 1].conversation !== undefined && keys[first - 1].conversation === keys[first].conversation;
+      const chain = continues ? chains[chains.length - 1] : undefined;
+      let end = first + 1;
+      for (; end < keys.length && end - first < plan.pageSize; end++) {
+        const startsConversation = keys[end].conversation !== keys[end - 1].conversation;
+        const chainEndsOnPage = (chain?.pages.length ?? 0) + Math.ceil((end - first + leftInConversation[end]) / plan.pageSize);
+        if (startsConversation && chainEndsOnPage > chainLimit) break;
+      }
+      const page = { after: first > 0 ? keys[first - 1].cursor : (plan.after ?? null), items: end - first };
+      if (chain) chain.pages.push(page);
+      else chains.push({ pages: [page], firstKey: first });
+      planned = end;
+      pages++;
     }
     if (items === 'messages') {
       // A conversation that goes on past this plan ends in a later one.
-      const goesOn = keys[planned]?.conversation;
+      const goesOn = planned < keys.length ? keys[planned].conversation : undefined;
       for (const [c, chain] of chains.entries()) {
         let lastKey = (chains[c + 1]?.firstKey ?? planned) - 1;
         if (c === chains.length - 1 && goesOn !== undefined) while (lastKey >= chain.firstKey && keys[lastKey].conversation === goesOn) lastKey--;
         if (lastKey >= chain.firstKey) chain.finishes = [...new Set(keys.slice(chain.firstKey, lastKey + 1).map((k) => k.conversation!))];
       }
     }
-    return { chains: chains.map(({ firstKey: _, ...chain }) => chain), next: keys.length > planned ? keys[planned - 1].cursor : undefined };
+    return { chains: chains.map(({ firstKey: _, ...chain }) => chain), next: planned < keys.length ? keys[planned - 1].cursor : undefined };
   }
 
   ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark> {

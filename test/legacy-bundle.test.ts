@@ -7,7 +7,7 @@ import { isValidGroupId, isValidUserId } from '../im/messages';
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import { writeSampleBundle } from '../legacy/sample';
 import type { ReadMarkScope } from '../legacy/source';
-import { StagingStore } from '../legacy/store';
+import { CHAIN_PAGES_AT_LEAST, StagingStore } from '../legacy/store';
 import { formatIssue, validateBundle, type BundleIssue } from '../legacy/validate';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'tim-legacy-'));
@@ -220,8 +220,10 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
         const planStart = replay.length;
         for (const chain of plan.chains) {
           const chainStart = replay.length;
-          for (const [i, start] of chain.pages.entries()) {
-            const items = store.ownedMessages('a', { after: start ?? undefined, limit: pageSize }).items;
+          for (const [i, page] of chain.pages.entries()) {
+            expect(page.items).toBeLessThanOrEqual(pageSize);
+            const items = store.ownedMessages('a', { after: page.after ?? undefined, limit: page.items }).items;
+            expect(items).toHaveLength(page.items);
             // Within a plan, a page joins the chain exactly when it continues the conversation of the page before it.
             if (replay.length > planStart) expect(peerOf(replay[replay.length - 1]) === peerOf(items[0])).toBe(i > 0);
             replay.push(...items);
@@ -248,6 +250,34 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
     const readMarkPlan = store.planOwnedPages('a', 'readMarks', { pageSize: 1, pages: 10, scope: 'withoutMessages' });
     expect(readMarkPlan.chains.map((c) => c.pages.length)).toEqual([1, 1]);
     store.close();
+  });
+
+  test('a chain runs on into the next conversation only until it is as long as the longest conversation’s own chain', async () => {
+    // Conversations of 11 messages on pages of 5 line up with page starts only every 55 messages:
+    // unbounded, every chain would be 11 pages long, though no conversation needs more than 3.
+    const peers = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    const plan = async (long: number) => {
+      const messages = peers.flatMap((peer, p) =>
+        Array.from({ length: p === 0 ? long : 11 }, (_, i) => ({ id: `${peer}-${i}`, from: 'a', to: peer, time: 1700000000 + i, body: text(`${i}`) })),
+      );
+      const store = new StagingStore(join(tmp(), 's.sqlite'));
+      await store.load(writeBundle({ 'accounts.ndjson': ['a', ...peers].map((id) => ({ id })), 'messages.ndjson': messages }));
+      const result = store.planOwnedPages('a', 'messages', { pageSize: 5, pages: 100 });
+      // The plan still covers every message once, in order.
+      const replay = result.chains.flatMap((c) => c.pages).flatMap((page) => store.ownedMessages('a', { after: page.after ?? undefined, limit: page.items }).items);
+      expect(replay.map((m) => m.oldId)).toEqual(store.ownedMessages('a', { limit: 1000 }).items.map((m) => m.oldId));
+      expect(result.next).toBeUndefined();
+      store.close();
+      return { longest: Math.max(...result.chains.map((c) => c.pages.length)), pages: result.chains.flatMap((c) => c.pages).length, messages: messages.length };
+    };
+    const short = await plan(11);
+    expect(short.longest).toBeLessThanOrEqual(CHAIN_PAGES_AT_LEAST);
+    expect(short.longest).toBeGreaterThan(3);
+    // Only the pages that stop a chain are partly empty.
+    expect(short.pages).toBeLessThanOrEqual(Math.ceil(short.messages / 5) + 2);
+    // A conversation of 60 messages needs a chain of 12 pages anyway: chains may be that long.
+    const long = await plan(60);
+    expect(long.longest).toBe(12);
   });
 });
 

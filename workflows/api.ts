@@ -153,7 +153,7 @@ export interface UserImportInput extends ChildImportInput {
   userId: string;
   carried?: { stage: UserStage; cursor?: Cursor };
 }
-export type UserStage = 'profile' | 'friends' | 'messages' | 'readMarks' | 'done';
+export type UserStage = 'messages' | 'readMarks' | 'done';
 
 export interface GroupImportInput extends ChildImportInput {
   groupId: string;

@@ -161,10 +161,25 @@ export async function runStages<S extends string>(opts: {
   historyEventBudget?: number;
   /** `mayProceed` lets a step that starts several pages wait while paused and stop when cancelled. */
   step: (stage: S, cursor: Cursor | undefined, mayProceed: () => Promise<boolean>) => Promise<StageStep>;
+  /**
+   * Work that needs none of the stages and runs beside them from the start of a fresh run; the
+   * workflow waits for it before it ends or continues-as-new, so a continued run never repeats it.
+   */
+  alongside?: (mayProceed: () => Promise<boolean>) => Promise<ProgressDelta>;
   continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
 }): Promise<ChildOutcome> {
   const control = new RunControl(opts.paused);
   const progress = new ProgressReporter(opts.parentWorkflowId);
+  const addAll = (delta: ProgressDelta = {}) => {
+    for (const [phase, counts] of Object.entries(delta)) progress.add(phase as ImportPhase, counts);
+  };
+  const sideWork = opts.carried ? Promise.resolve() : (opts.alongside?.(() => control.mayProceed()).then(addAll) ?? Promise.resolve());
+  // Its failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+  sideWork.catch(() => undefined);
+  const finish = async () => {
+    await sideWork;
+    await progress.flush();
+  };
   let index = opts.carried ? opts.stages.indexOf(opts.carried.stage as S) : 0;
   if (index < 0) index = opts.stages.length;
   let cursor = opts.carried?.cursor;
@@ -177,18 +192,18 @@ export async function runStages<S extends string>(opts: {
       continue;
     }
     if (!(await control.mayProceed())) {
-      await progress.flush();
+      await finish();
       return 'cancelled';
     }
     if (historyBudgetReached(opts.historyEventBudget)) {
-      await progress.flush();
+      await finish();
       return opts.continueAsNew({ stage, cursor }, control.paused);
     }
     const result = await opts.step(stage, cursor, () => control.mayProceed());
     progress.add(phase, result);
-    for (const [other, counts] of Object.entries(result.alsoDone ?? {})) progress.add(other as ImportPhase, counts);
+    addAll(result.alsoDone);
     if (result.end) {
-      await progress.flush();
+      await finish();
       return result.end;
     }
     if (result.next !== undefined) {
@@ -199,6 +214,6 @@ export async function runStages<S extends string>(opts: {
     }
     await progress.maybeFlush();
   }
-  await progress.flush();
-  return 'completed';
+  await finish();
+  return control.cancelled ? 'cancelled' : 'completed';
 }

@@ -23,6 +23,7 @@ import {
   cancelSignal,
   childProgressSignal,
   emptyCounts,
+  emptyTotals,
   IMPORT_PHASES,
   pauseSignal,
   PHASE_LABELS,
@@ -60,7 +61,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const state: CarriedMigrationState = input.carried ?? {
     startedAtMs: Date.now(),
     phaseStartedAtMs: {},
-    totals: await store.countTotals({ phases: options.phases }),
+    totals: emptyTotals(),
     counts: emptyCounts(),
     accountsDone: !options.phases.includes('accounts'),
     usersDone: !USER_PHASES.some((p) => options.phases.includes(p)),
@@ -161,6 +162,13 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
   }
   publish();
+  // The totals are only for progress: they are counted while the accounts go in.
+  const counting = input.carried
+    ? Promise.resolve()
+    : store.countTotals({ phases: options.phases }).then((totals) => {
+        state.totals = totals;
+        publish();
+      });
 
   // Accounts: batches side by side, each one multiaccount_import call.
   let accountBatch = options.batchSizes.accounts;
@@ -199,6 +207,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     return total;
   }
 
+  await counting;
   if (state.accountsDone && !state.cancelled) {
     stage = 'users and groups';
     publish();

@@ -1,9 +1,10 @@
 /**
- * One user's history: profile, friend list, the one-to-one conversations the user owns (each
- * conversation is owned by its lexicographically smaller user id, so it is imported once), each
- * conversation's read marks soon after its last message, and at the end the read marks of owned
- * conversations that hold no message. Friends are written one call after another, never
- * concurrently, because IM answers concurrent writes to one friend list with 30008.
+ * One user's history: the one-to-one conversations the user owns (each conversation is owned by
+ * its lexicographically smaller user id, so it is imported once), each conversation's read marks
+ * soon after its last message, and at the end the read marks of owned conversations that hold no
+ * message. Beside them from the start go the user's profile and friend list: like the messages they
+ * need only the accounts, and they use other APIs. Friends are written one call after another,
+ * never concurrently, because IM answers concurrent writes to one friend list with 30008.
  *
  * Messages and read marks go in waves: the store plans the next pages at once, and pages run side
  * by side except that a page continuing the conversation of the page before it waits for it (a
@@ -12,16 +13,14 @@
  * queue's) stays the bound.
  */
 import { continueAsNew } from '@temporalio/workflow';
-import type { OwnedItems, ReadMarkScope } from '../legacy/source';
+import type { OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
 import { imActivities, runStages, storeActivities, withBatchHalving, type StageStep } from './control';
 
 type Stage = Exclude<UserStage, 'done'>;
-const STAGES: readonly Stage[] = ['profile', 'friends', 'messages', 'readMarks'];
+const STAGES: readonly Stage[] = ['messages', 'readMarks'];
 const STAGE_PHASE: Record<Stage, ImportPhase> = {
-  profile: 'profiles',
-  friends: 'friends',
   messages: 'messages',
   readMarks: 'readMarks',
 };
@@ -46,24 +45,24 @@ const CONVERSATIONS_PER_READ_MARK_PAGE = Math.ceil(callsPerActivity('admin_set_m
  * behind every short one at each page and left alone at the end. Without priorities enabled on
  * the server, pages simply go first come, first served.
  */
-function pagePriority(pagesLeft: number): 1 | 2 | 3 | 4 {
-  return pagesLeft >= 8 ? 1 : pagesLeft >= 4 ? 2 : pagesLeft >= 2 ? 3 : 4;
+function pagePriority(pagesLeft: number): 1 | 2 | 3 | 4 | 5 {
+  return pagesLeft >= 16 ? 1 : pagesLeft >= 8 ? 2 : pagesLeft >= 4 ? 3 : pagesLeft >= 2 ? 4 : 5;
 }
 
-/** Imports one user's profile, friends, owned conversations and read marks, in IM's order. */
+/** Imports one user's owned conversations and read marks, in IM's order, and beside them its profile and friends. */
 export async function userImportWorkflow(input: UserImportInput): Promise<ChildOutcome> {
   const p = input.taskQueuePrefix;
   const profileApi = imActivities(p, 'portrait_set');
   const friendApi = imActivities(p, 'friend_import');
-  // One proxy per task-queue priority key (1 goes first … 4), see pagePriority.
-  const messageApi = [1, 2, 3, 4].map((key) => imActivities(p, 'importmsg', key));
+  // One proxy per task-queue priority key (1 goes first … 5), see pagePriority.
+  const messageApi = [1, 2, 3, 4, 5].map((key) => imActivities(p, 'importmsg', key));
   const readApi = imActivities(p, 'admin_set_msg_read');
   const store = storeActivities(p);
   let friendBatch = input.batchSizes.friends;
   const base = { migrationId: input.migrationId, userId: input.userId };
   const withReadMarks = input.phases.includes('readMarks') && input.phases.includes('messages');
   const readMarkCalls = callsPerActivity('admin_set_msg_read');
-  const readMarksPage = (scope: ReadMarkScope | undefined, after: Cursor | undefined) => readApi.importReadMarksPage({ ...base, scope, after, calls: readMarkCalls });
+  const readMarksPage = (scope: ReadMarkScope | undefined, after: Cursor | undefined, calls = readMarkCalls) => readApi.importReadMarksPage({ ...base, scope, after, calls });
 
   return runStages<Stage>({
     stages: STAGES,
@@ -75,12 +74,9 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
     historyEventBudget: input.historyEventBudget,
     continueAsNew: (carried, paused) =>
       continueAsNew<typeof userImportWorkflow>({ ...input, paused, batchSizes: { ...input.batchSizes, friends: friendBatch }, carried }),
+    alongside: (mayProceed) => Promise.all([importProfile(mayProceed), importFriends(mayProceed)]).then(([profiles, friends]) => ({ profiles, friends })),
     step: async (stage, after, mayProceed) => {
       switch (stage) {
-        case 'profile':
-          return profileApi.importProfile({ ...base, skipNickAndFace: input.accountListShape });
-        case 'friends':
-          return withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit }));
         case 'messages': {
           const calls = callsPerActivity('importmsg');
           // Each conversation's read marks soon after its last message, not after all of the user's:
@@ -95,7 +91,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
             finished = [];
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
-            page: (start, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: start, calls }),
+            page: (page, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
             afterChain: withReadMarks
               ? (peers) => {
                   finished.push(...peers);
@@ -110,11 +106,31 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
         case 'readMarks': {
           // After the messages stage, only the conversations without messages are left.
           const scope = withReadMarks ? 'withoutMessages' : undefined;
-          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, mayProceed, { page: (start) => readMarksPage(scope, start) });
+          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, mayProceed, { page: (page) => readMarksPage(scope, page.after ?? undefined, page.items) });
         }
       }
     },
   });
+
+  async function importProfile(mayProceed: () => Promise<boolean>): Promise<Counts> {
+    if (!input.phases.includes('profiles') || !(await mayProceed())) return { done: 0, failed: 0 };
+    return profileApi.importProfile({ ...base, skipNickAndFace: input.accountListShape });
+  }
+
+  /** The friend list, one page after another (never concurrently: 30008). */
+  async function importFriends(mayProceed: () => Promise<boolean>): Promise<Counts> {
+    const total = { done: 0, failed: 0 };
+    if (!input.phases.includes('friends')) return total;
+    let after: Cursor | undefined;
+    do {
+      if (!(await mayProceed())) break;
+      const page = await withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit }));
+      total.done += page.done;
+      total.failed += page.failed;
+      after = page.next;
+    } while (after !== undefined);
+    return total;
+  }
 
   /** The read marks of conversations whose messages are all imported, a page at a time. */
   async function importReadMarks(conversations: ReadMarkScope, total: Counts, mayProceed: () => Promise<boolean>): Promise<void> {
@@ -132,7 +148,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   async function importWave(
     request: { items: OwnedItems; after: Cursor | undefined; pageSize: number; scope?: ReadMarkScope },
     mayProceed: () => Promise<boolean>,
-    run: { page: (start: Cursor | undefined, pagesLeft: number) => Promise<Counts>; afterChain?: (finishedPeers: string[]) => void },
+    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<Counts>; afterChain?: (finishedPeers: string[]) => void },
   ): Promise<StageStep> {
     const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
     const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
@@ -146,9 +162,9 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
         while (nextChain < chains.length) {
           const chain = chains[nextChain++];
           waiting -= chain.pages.length;
-          for (const [i, start] of chain.pages.entries()) {
+          for (const [i, page] of chain.pages.entries()) {
             if (!(await mayProceed())) return;
-            const c = await run.page(start ?? undefined, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE)));
+            const c = await run.page(page, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE)));
             counts.done += c.done;
             counts.failed += c.failed;
           }
