@@ -30,6 +30,7 @@ import { formatIssue } from '../legacy/validate';
 import { IMPORT_PHASES } from '../workflows/api';
 import { createImportStack } from '../workers/import-workers';
 import { installQuietWorkerLogging } from '../workers/logging';
+import { DEFAULT_WORKFLOW_THREADS } from '../workers/settings';
 import { startDevServer } from './lib/dev-server';
 import { checkProgressInWebUi } from './lib/web-ui-check';
 import { printResult, startMigration, watchMigration } from './commands/migration';
@@ -82,7 +83,7 @@ async function main(): Promise<number> {
   const limits = resolveApiLimits(process.env);
   const imClient = new ImClient({ ...im, baseUrl: emulator.baseUrl });
   const connection = await NativeConnection.connect({ address: server.address });
-  const settings = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TIM_TASK_QUEUE_PREFIX: 'tim-demo', TIM_ACTIVITY_CONCURRENCY: 20, TIM_STORE: '' };
+  const settings = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TIM_TASK_QUEUE_PREFIX: 'tim-demo', TIM_ACTIVITY_CONCURRENCY: 20, TIM_WORKFLOW_THREADS: DEFAULT_WORKFLOW_THREADS, TIM_STORE: '' };
   const workers = await createImportStack({
     connection,
     namespace: server.namespace,

@@ -7,6 +7,7 @@ import { startImEmulator, type ImEmulator } from '../emulator/im';
 import { IM_API_NAMES, resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
 import { loadImConfig } from '../im/config';
+import { loadTemporalSettings } from '../workers/settings';
 import { ImError } from '../im/errors';
 import type { MsgBody } from '../im/messages';
 import { AdminUserSig, verifyUserSig } from '../im/usersig';
@@ -143,4 +144,12 @@ test('IM settings name every bad setting and never echo the secret', () => {
   const config = loadImConfig({ TIM_SDKAPPID: '1400000000', TIM_SECRET_KEY: 'k', TIM_ADMIN: 'admin', TIM_BATCH_IMPORT_GROUP_MEMBER: '300' });
   expect(config.limits.import_group_member.maxItems).toBe(300);
   expect(config.accountImportShape).toBe('Accounts');
+});
+
+test('Temporal-side settings name every bad setting, and default to two workflow threads', () => {
+  expect(() => loadTemporalSettings({ TEMPORAL_ADDRESS: 'no-port', TIM_WORKFLOW_THREADS: '0', TIM_ACTIVITY_CONCURRENCY: 'many' })).toThrow(
+    /TEMPORAL_ADDRESS: expected host:port[\s\S]*TIM_ACTIVITY_CONCURRENCY[\s\S]*TIM_WORKFLOW_THREADS/,
+  );
+  expect(loadTemporalSettings({}).TIM_WORKFLOW_THREADS).toBe(2);
+  expect(loadTemporalSettings({ TIM_WORKFLOW_THREADS: '4' }).TIM_WORKFLOW_THREADS).toBe(4);
 });

@@ -11,6 +11,7 @@ import { createImportActivities, createStoreActivities } from '../activities/imp
 import type { ImClient } from '../im/client';
 import type { StagingStore } from '../legacy/store';
 import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
+import { DEFAULT_WORKFLOW_THREADS } from './settings';
 
 /** Which activity runs on which API's queue (retryFailedItems runs on every one: the workflow picks by entity). */
 export const ACTIVITY_API: Record<Exclude<keyof ImportActivities, 'retryFailedItems'>, ImportApi> = {
@@ -36,6 +37,8 @@ export interface ImportWorkerOptions {
   activityConcurrency: number;
   /** Run workflows here too (a deployment may split workflow and activity workers). */
   withWorkflows?: boolean;
+  /** Threads running workflow tasks (TIM_WORKFLOW_THREADS). */
+  workflowThreads?: number;
 }
 
 let workflowBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -77,6 +80,7 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
         taskQueue: workflowTaskQueue(prefix),
         workflowBundle: await importWorkflowBundle(),
         maxConcurrentWorkflowTaskExecutions: 100,
+        workflowThreadPoolSize: opts.workflowThreads ?? DEFAULT_WORKFLOW_THREADS,
       }),
     );
   }
@@ -124,6 +128,7 @@ export interface ImportStackOptions {
   limits: ApiLimitTable;
   accountListShape: boolean;
   activityConcurrency: number;
+  workflowThreads?: number;
 }
 
 /** The workers of one process, wired to a staging store and an IM client (the CLI worker, the demo, tests). */
@@ -134,6 +139,7 @@ export function createImportStack(opts: ImportStackOptions): Promise<ImportWorke
     taskQueuePrefix: opts.taskQueuePrefix,
     limits: opts.limits,
     activityConcurrency: opts.activityConcurrency,
+    workflowThreads: opts.workflowThreads,
     importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
     storeActivities: createStoreActivities({ source: opts.store, failures: opts.store }),
   });

@@ -11,6 +11,7 @@ import type { StagingStore } from '../legacy/store';
 import { SyncJournal } from '../legacy/sync-journal';
 import { syncTaskQueue } from '../workflows/sync-api';
 import { importWorkflowBundle } from './import-workers';
+import { DEFAULT_WORKFLOW_THREADS } from './settings';
 
 export interface SyncWorkerOptions {
   connection: NativeConnection;
@@ -20,6 +21,8 @@ export interface SyncWorkerOptions {
   im: ImClient;
   legacy: LegacyWriter;
   limits: ApiLimitTable;
+  /** Threads running workflow tasks (TIM_WORKFLOW_THREADS). */
+  workflowThreads?: number;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -34,5 +37,6 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     maxConcurrentLocalActivityExecutions: 200,
     maxConcurrentActivityTaskExecutions: 20,
     maxCachedWorkflows: 2000,
+    workflowThreadPoolSize: opts.workflowThreads ?? DEFAULT_WORKFLOW_THREADS,
   });
 }

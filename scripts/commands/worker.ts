@@ -37,10 +37,11 @@ export function registerWorkerCommand(program: Command): void {
         limits: imConfig.limits,
         accountListShape: imConfig.accountImportShape === 'AccountList',
         activityConcurrency: settings.TIM_ACTIVITY_CONCURRENCY,
+        workflowThreads: settings.TIM_WORKFLOW_THREADS,
       });
       if (syncSettings) {
         const legacy = new HttpLegacyWriter({ baseUrl: syncSettings.TIM_LEGACY_BRIDGE_URL, secret: syncSettings.TIM_LEGACY_WEBHOOK_SECRET });
-        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy, limits: imConfig.limits });
+        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy, limits: imConfig.limits, workflowThreads: settings.TIM_WORKFLOW_THREADS });
         workers.workers.push(syncWorker);
         console.log(`sync worker on queue ${syncTaskQueue(settings.TIM_TASK_QUEUE_PREFIX)}, writing to the old system at ${syncSettings.TIM_LEGACY_BRIDGE_URL}`);
       }
