@@ -252,7 +252,7 @@ describe('migration orchestration', () => {
   test('with a small history budget every run continues-as-new and the totals are still exact', async () => {
     const prefix = uniqueId('orch');
     const log: string[] = [];
-    const budget = 120;
+    const budget = 30;
     await withWorkers(prefix, log, {}, async () => {
       const opts = options(prefix, { historyEventBudget: budget, userConcurrency: 3 });
       const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
@@ -260,10 +260,16 @@ describe('migration orchestration', () => {
       expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
       expect(result.phases.groupMessages.done).toBe(2 * MESSAGES_PER_GROUP);
       expect(result.phases.accounts.done).toBe(USERS.length);
+      // A user's profile runs beside its messages: once, even in a child that continued-as-new.
+      expect(result.phases.profiles.done).toBe(USERS.length);
+      for (const user of USERS) expect(log.filter((l) => l === `profile:${user}`)).toHaveLength(1);
       const runs = [];
       for await (const wf of temporal.client.workflow.list({ query: `WorkflowId = '${opts.migrationId}'` })) runs.push(wf);
       expect(runs.length).toBeGreaterThan(1);
       for (const run of runs) expect(run.historyLength).toBeLessThan(budget + 100);
+      const userRuns = [];
+      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${opts.migrationId}-user-'` })) userRuns.push(wf);
+      expect(userRuns.length).toBeGreaterThan(USERS.length);
     });
   });
 
