@@ -373,8 +373,8 @@ export class StagingStore implements LegacySource, FailureSink {
     // A chain may run on into the next conversation (full pages use the rate best), but no longer
     // than the longest conversation's own chain, which bounds the import anyway: a conversation
     // that would take the chain past that starts a new chain, and the page before it ends early.
-    let longestConversation = 0;
-    for (let i = 0; i < keys.length; i++) if (i === 0 || keys[i - 1].conversation !== keys[i].conversation) longestConversation = Math.max(longestConversation, Math.min(leftInConversation[i], limit));
+    // A conversation's count is largest at its first key.
+    const longestConversation = Math.min(limit, Math.max(0, ...leftInConversation));
     const chainLimit = Math.max(CHAIN_PAGES_AT_LEAST, Math.ceil(longestConversation / plan.pageSize));
 
     const chains: Array<PageChain & { firstKey: number }> = [];

@@ -13,6 +13,7 @@
  * queue's) stays the bound.
  */
 import { continueAsNew } from '@temporalio/workflow';
+import type { PageOutcome } from '../activities/contracts';
 import type { OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
@@ -82,12 +83,12 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           // Each conversation's read marks soon after its last message, not after all of the user's:
           // finished conversations are gathered until they fill about one read-marks page.
           // They go in the background: the chains do not wait for them, the wave does.
-          const readMarks = { done: 0, failed: 0 };
-          const readMarksSent: Array<Promise<void>> = [];
+          const readMarksSent: Array<Promise<Counts>> = [];
           let finished: string[] = [];
           const flush = (atLeast: number) => {
             if (finished.length === 0 || finished.length < atLeast) return;
-            readMarksSent.push(importReadMarks({ peers: finished }, readMarks, mayProceed));
+            const peers = finished;
+            readMarksSent.push(eachPage(mayProceed, (start) => readMarksPage({ peers }, start)));
             finished = [];
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
@@ -100,7 +101,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
               : undefined,
           });
           if (await mayProceed()) flush(1);
-          await Promise.all(readMarksSent);
+          const readMarks = (await Promise.all(readMarksSent)).reduce((a, c) => ({ done: a.done + c.done, failed: a.failed + c.failed }), { done: 0, failed: 0 });
           return { ...step, alsoDone: { readMarks } };
         }
         case 'readMarks': {
@@ -119,29 +120,22 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
 
   /** The friend list, one page after another (never concurrently: 30008). */
   async function importFriends(mayProceed: () => Promise<boolean>): Promise<Counts> {
+    if (!input.phases.includes('friends')) return { done: 0, failed: 0 };
+    return eachPage(mayProceed, (after) => withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit })));
+  }
+
+  /** Pages one after another from the first to the last (or until cancelled), their counts summed. */
+  async function eachPage(mayProceed: () => Promise<boolean>, page: (after: Cursor | undefined) => Promise<PageOutcome>): Promise<Counts> {
     const total = { done: 0, failed: 0 };
-    if (!input.phases.includes('friends')) return total;
     let after: Cursor | undefined;
     do {
       if (!(await mayProceed())) break;
-      const page = await withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit }));
-      total.done += page.done;
-      total.failed += page.failed;
-      after = page.next;
+      const outcome = await page(after);
+      total.done += outcome.done;
+      total.failed += outcome.failed;
+      after = outcome.next;
     } while (after !== undefined);
     return total;
-  }
-
-  /** The read marks of conversations whose messages are all imported, a page at a time. */
-  async function importReadMarks(conversations: ReadMarkScope, total: Counts, mayProceed: () => Promise<boolean>): Promise<void> {
-    let after: Cursor | undefined;
-    do {
-      if (!(await mayProceed())) return;
-      const page = await readMarksPage(conversations, after);
-      total.done += page.done;
-      total.failed += page.failed;
-      after = page.next;
-    } while (after !== undefined);
   }
 
   /** One wave: chains of pages side by side (longest first, CHAINS_AT_ONCE at a time), the pages of a chain one after another. */
