@@ -22,7 +22,7 @@ import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, ty
 import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
 import type { SyncJournal } from '../legacy/sync-journal';
-import type { ApplyOutcome, SyncActivities } from '../workflows/sync-api';
+import type { ApplyOutcome, SettledOutcome, SyncActivities } from '../workflows/sync-api';
 
 export interface SyncDeps {
   im: ImClient;
@@ -218,20 +218,33 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
   }
 
   return {
-    async applySyncEvents({ eventIds }) {
+    async applySyncEvents({ entityId, eventIds, upTo }) {
       const outcomes: ApplyOutcome[] = [];
       for (const eventId of eventIds) {
         try {
           const outcome = await applyOne(eventId);
           outcomes.push(outcome);
-          if (outcome === 'paused') break;
+          if (outcome === 'paused') return { outcomes, appliedAhead: [] };
         } catch (err) {
           // Report what was applied; the workflow retries from the event that failed.
           if (outcomes.length === 0) throw err;
-          break;
+          return { outcomes, appliedAhead: [] };
         }
       }
-      return { outcomes };
+      const appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
+      while (outcomes.length + appliedAhead.length < upTo) {
+        const eventId = journal.firstPendingOf(entityId);
+        if (eventId === undefined) break;
+        let outcome: ApplyOutcome;
+        try {
+          outcome = await applyOne(eventId);
+        } catch {
+          break; // the event stays pending: its own signal brings it back through the workflow's retries
+        }
+        if (outcome === 'paused') break;
+        appliedAhead.push({ eventId, outcome });
+      }
+      return { outcomes, appliedAhead };
     },
     async groupHistoryPending({ groupId }) {
       return store.groupHistoryPending(groupId);

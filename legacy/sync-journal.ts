@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS sync_events (
   event_id TEXT PRIMARY KEY, direction TEXT NOT NULL, kind TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL,
   received_at INTEGER NOT NULL, outcome TEXT NOT NULL, settled_at INTEGER, detail TEXT);
 CREATE INDEX IF NOT EXISTS sync_events_by_outcome ON sync_events (outcome, direction);
+CREATE INDEX IF NOT EXISTS sync_events_pending_by_entity ON sync_events (entity_id, outcome, received_at);
 CREATE TABLE IF NOT EXISTS sync_control (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, changed_at INTEGER NOT NULL);
 `;
 
@@ -60,6 +61,7 @@ export class SyncJournal {
          VALUES (@eventId, @direction, @kind, @entityId, @payload, @receivedAtMs, @outcome, @settledAtMs, @detail) ON CONFLICT (event_id) DO NOTHING`,
       ),
       get: db.prepare('SELECT * FROM sync_events WHERE event_id = ?'),
+      firstPending: db.prepare("SELECT event_id FROM sync_events WHERE entity_id = ? AND outcome = 'pending' ORDER BY received_at, rowid LIMIT 1"),
       settle: db.prepare("UPDATE sync_events SET outcome = ?, settled_at = ?, detail = ? WHERE event_id = ? AND outcome = 'pending'"),
       control: db.prepare('SELECT status FROM sync_control WHERE id = 1'),
       setControl: db.prepare('INSERT INTO sync_control (id, status, changed_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at'),
@@ -75,6 +77,11 @@ export class SyncJournal {
   get(eventId: string): JournalEntry | undefined {
     const row = this.stmt.get.get(eventId) as Row | undefined;
     return row && fromRow(row);
+  }
+
+  /** The entity's pending event that arrived first (ties in arrival order), if any. */
+  firstPendingOf(entityId: string): string | undefined {
+    return (this.stmt.firstPending.get(entityId) as { event_id: string } | undefined)?.event_id;
   }
 
   /** Settles a pending event; false when it was settled already (the write must not happen twice). */

@@ -16,7 +16,7 @@ import { LEGACY_EVENTS_PATH, signedBridgeHeaders } from '../legacy/bridge';
 import { StagingStore } from '../legacy/store';
 import { IMPORT_PHASES } from '../workflows/api';
 import { migrationWorkflow } from '../workflows/migration';
-import { entitySyncQuery, syncEntityWorkflowId, syncTaskQueue, type SyncEntity } from '../workflows/sync-api';
+import { entitySyncQuery, syncEntityWorkflowId, syncEventSignal, syncTaskQueue, type SyncEntity } from '../workflows/sync-api';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { createImportStack } from '../workers/import-workers';
 import { startCoexistence, type Coexistence } from '../scripts/lib/coexistence';
@@ -161,6 +161,31 @@ describe('live two-way sync', () => {
       expect(imTexts(`${tag} posted twice`)).toHaveLength(1);
       expect(c.gateway().counters().accepted.newToOld).toMatchObject({ queued: 1, duplicate: 2 });
       expect(c.gateway().counters().accepted.oldToNew).toMatchObject({ queued: 1, duplicate: 2 });
+    });
+  });
+
+  test('an event journalled before its signal arrives is applied in journal order with the next one, once, and its late signal is not counted as a redelivery', async () => {
+    const tag = uniqueId('ahead');
+    const [kate, liam] = [`kate-${tag}`, `liam-${tag}`];
+    await withSync([kate, liam], async (c, prefix) => {
+      const entity: SyncEntity = { kind: 'conversation', users: [kate, liam] };
+      const entityId = syncEntityWorkflowId(prefix, entity);
+      // The gateway journalled this one; its signal is still on its way (or the gateway died before sending it).
+      const early = { type: 'message', eventId: `${tag}-1`, messageId: `${tag}-m1`, from: kate, to: liam, time: Math.floor(Date.now() / 1000), body: text(`${tag} #1 journalled first`) };
+      c.journal.record({ eventId: `old:msg:${early.messageId}`, direction: 'oldToNew', kind: 'message', entityId, payload: early, receivedAtMs: Date.now(), outcome: 'pending' });
+      await sleep(5);
+      await c.legacy.asUser(liam).sendMessage(kate, text(`${tag} #2 sent next`));
+      await c.legacy.eventsDrained();
+      await c.settled();
+      expect(imTexts(tag)).toEqual([`${tag} #1 journalled first`, `${tag} #2 sent next`]);
+
+      const entityWorkflow = temporal.client.workflow.getHandle(entityId);
+      const lateSignal = { eventId: `old:msg:${early.messageId}`, direction: 'oldToNew', kind: 'message' } as const;
+      await entityWorkflow.signal(syncEventSignal, lateSignal);
+      expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 0 });
+      await entityWorkflow.signal(syncEventSignal, lateSignal); // a real redelivery now
+      expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 1 });
+      expect(imTexts(tag)).toHaveLength(2);
     });
   });
 

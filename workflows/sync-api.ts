@@ -28,8 +28,8 @@ export interface EntitySyncInput {
   entity: SyncEntity;
   /** History length that triggers continue-as-new (default SYNC_HISTORY_BUDGET; tests lower it). */
   historyEventBudget?: number;
-  /** State carried across continue-as-new: recent event ids (bounded), queued refs, handoff flag, counts. */
-  carried?: { recent: string[]; queue: SyncEventRef[]; historyImported: boolean; counts: EntitySyncCounts };
+  /** State carried across continue-as-new: recent event ids (bounded), queued refs, events applied before their signal came, handoff flag, counts. */
+  carried?: { recent: string[]; queue: SyncEventRef[]; appliedAhead?: string[]; historyImported: boolean; counts: EntitySyncCounts };
 }
 
 export interface EntitySyncState {
@@ -48,6 +48,7 @@ export const entitySyncQuery = defineQuery<EntitySyncState>('syncState');
 export const syncStatusQuery = defineQuery<SyncRunStatus>('syncStatus');
 
 export type ApplyOutcome = 'applied' | 'rejected' | 'duplicate' | 'paused';
+export type SettledOutcome = Exclude<ApplyOutcome, 'paused'>;
 
 /** Activities of the sync; the entity workflows run them as local activities (one server round trip per event). */
 export interface SyncActivities {
@@ -55,8 +56,14 @@ export interface SyncActivities {
    * Writes journalled events to the other side one after another, in order. Stops before the
    * first event it cannot apply now (sync paused: 'paused' is the last outcome; a transient
    * failure after some were applied: those outcomes only; on the first event: throws, to retry).
+   * Then, up to `upTo` events in all, goes on with the entity's later pending events in journal
+   * (arrival) order, whose signals are still on their way: a busy conversation or group is not
+   * held to one workflow task per event. Those come back in `appliedAhead`.
    */
-  applySyncEvents(input: { eventIds: string[] }): Promise<{ outcomes: ApplyOutcome[] }>;
+  applySyncEvents(input: { entityId: string; eventIds: string[]; upTo: number }): Promise<{
+    outcomes: ApplyOutcome[];
+    appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }>;
+  }>;
   /** True while the group is in the bundle and its history import has not ended. */
   groupHistoryPending(input: { groupId: string }): Promise<boolean>;
   recordSyncStatus(input: { status: Exclude<SyncRunStatus, 'not-started'> }): Promise<void>;

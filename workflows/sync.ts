@@ -28,6 +28,7 @@ import {
   type EntitySyncCounts,
   type EntitySyncInput,
   type EntitySyncState,
+  type SettledOutcome,
   type SyncActivities,
   type SyncControlInput,
   type SyncEventRef,
@@ -57,10 +58,13 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
   const seen = new Set(recent);
   const queue: SyncEventRef[] = [...(input.carried?.queue ?? [])];
   for (const ref of queue) seen.add(ref.eventId);
+  // Applied by an earlier apply straight from the journal; their signals are dropped, not counted as redeliveries.
+  const appliedAhead = new Set<string>(input.carried?.appliedAhead ?? []);
   let historyImported = input.carried?.historyImported ?? input.entity.kind === 'conversation';
   let waitingFor: EntitySyncState['waitingFor'] = 'events';
 
   setHandler(syncEventSignal, (ref) => {
+    if (appliedAhead.delete(ref.eventId)) return;
     if (seen.has(ref.eventId)) {
       counts.duplicates++;
       return;
@@ -88,7 +92,7 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
     }
     if (historyBudgetReached(input.historyEventBudget ?? SYNC_HISTORY_BUDGET)) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof entitySyncWorkflow>({ ...input, carried: { recent, queue, historyImported, counts } });
+      return continueAsNew<typeof entitySyncWorkflow>({ ...input, carried: { recent, queue, appliedAhead: [...appliedAhead], historyImported, counts } });
     }
     if (!historyImported && input.entity.kind === 'group') {
       historyImported = !(await sync.groupHistoryPending({ groupId: input.entity.groupId }));
@@ -99,19 +103,32 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
     }
     const batch = queue.slice(0, APPLY_BATCH);
     let outcomes: ApplyOutcome[];
+    let ahead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
     try {
-      ({ outcomes } = await sync.applySyncEvents({ eventIds: batch.map((r) => r.eventId) }));
+      ({ outcomes, appliedAhead: ahead } = await sync.applySyncEvents({ entityId: workflowInfo().workflowId, eventIds: batch.map((r) => r.eventId), upTo: APPLY_BATCH }));
     } catch (err) {
       // Only a non-retryable failure gets here (its content is gone from the journal): drop that
       // one event, counted as rejected, rather than fail the workflow and strand the queue behind it.
       if (!(err instanceof ActivityFailure)) throw err;
       outcomes = ['rejected'];
     }
+    const count = (outcome: SettledOutcome) => void (outcome === 'duplicate' ? counts.duplicates++ : counts[outcome]++);
     for (const outcome of outcomes) {
       if (outcome === 'paused') break;
       remember((queue.shift() as SyncEventRef).eventId);
-      if (outcome === 'duplicate') counts.duplicates++;
-      else counts[outcome]++;
+      count(outcome);
+    }
+    for (const { eventId, outcome } of ahead) {
+      const queued = queue.findIndex((r) => r.eventId === eventId);
+      if (queued >= 0) queue.splice(queued, 1);
+      else {
+        seen.add(eventId);
+        appliedAhead.add(eventId);
+        // Bounded like `recent`: a signal that never comes must not keep its id forever.
+        if (appliedAhead.size > RECENT_EVENT_IDS) appliedAhead.delete(appliedAhead.values().next().value as string);
+      }
+      remember(eventId);
+      count(outcome);
     }
     if (outcomes[outcomes.length - 1] === 'paused') {
       await waitLonger('sync-start-or-resume');
