@@ -39,13 +39,13 @@ export interface PlannedPage {
   after: string | null;
   /** How many items: the page size, or fewer where the page ends early so that a chain stops. */
   items: number;
+  /** Messages only: the peers of the conversations whose last message is on this page (their read marks may follow it). */
+  finishes?: string[];
 }
 
 /** Pages that run one after another (a conversation's messages stay oldest first); chains run side by side. */
 export interface PageChain {
   pages: PlannedPage[];
-  /** Messages only: the peers of the conversations whose last message is in this chain (their read marks may follow it). */
-  finishes?: string[];
 }
 
 /** The next pages, planned at once so they can run side by side. */

@@ -27,6 +27,7 @@ import type {
   PageChain,
   PagePlan,
   PagePlanRequest,
+  PlannedPage,
   PageRequest,
   OwnedItems,
   ReadMarkScope,
@@ -377,7 +378,7 @@ export class StagingStore implements LegacySource, FailureSink {
     const longestConversation = Math.min(limit, Math.max(0, ...leftInConversation));
     const chainLimit = Math.max(CHAIN_PAGES_AT_LEAST, Math.ceil(longestConversation / plan.pageSize));
 
-    const chains: Array<PageChain & { firstKey: number }> = [];
+    const chains: PageChain[] = [];
     let planned = 0;
     let pages = 0;
     while (pages < plan.pages && planned < keys.length) {
@@ -390,22 +391,16 @@ export class StagingStore implements LegacySource, FailureSink {
         const chainEndsOnPage = (chain?.pages.length ?? 0) + Math.ceil((end - first + leftInConversation[end]) / plan.pageSize);
         if (startsConversation && chainEndsOnPage > chainLimit) break;
       }
-      const page = { after: first > 0 ? keys[first - 1].cursor : (plan.after ?? null), items: end - first };
+      const page: PlannedPage = { after: first > 0 ? keys[first - 1].cursor : (plan.after ?? null), items: end - first };
+      // A conversation whose last key is on this page ends here (one that goes on past the keys read does not).
+      const finishes = keys.slice(first, end).filter((k, i) => k.conversation !== undefined && leftInConversation[first + i] === 1);
+      if (finishes.length > 0) page.finishes = finishes.map((k) => k.conversation as string);
       if (chain) chain.pages.push(page);
-      else chains.push({ pages: [page], firstKey: first });
+      else chains.push({ pages: [page] });
       planned = end;
       pages++;
     }
-    if (items === 'messages') {
-      // A conversation that goes on past this plan ends in a later one.
-      const goesOn = planned < keys.length ? keys[planned].conversation : undefined;
-      for (const [c, chain] of chains.entries()) {
-        let lastKey = (chains[c + 1]?.firstKey ?? planned) - 1;
-        if (c === chains.length - 1 && goesOn !== undefined) while (lastKey >= chain.firstKey && keys[lastKey].conversation === goesOn) lastKey--;
-        if (lastKey >= chain.firstKey) chain.finishes = [...new Set(keys.slice(chain.firstKey, lastKey + 1).map((k) => k.conversation!))];
-      }
-    }
-    return { chains: chains.map(({ firstKey: _, ...chain }) => chain), next: planned < keys.length ? keys[planned - 1].cursor : undefined };
+    return { chains, next: planned < keys.length ? keys[planned - 1].cursor : undefined };
   }
 
   ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark> {

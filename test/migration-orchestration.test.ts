@@ -59,10 +59,10 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
       let end = first;
       for (; end < MESSAGES_PER_USER && chains.flatMap((c) => c.pages).length < pages; end += pageSize) {
         const page = { after: end === first ? (after ?? null) : String(end), items: pageSize };
-        if (end > first && conversationOf(end - 1) === conversationOf(end)) chains[chains.length - 1].pages.push(page);
-        else chains.push({ pages: [page] });
         const last = Math.min(end + pageSize, MESSAGES_PER_USER) - 1;
-        if (last === MESSAGES_PER_USER - 1 || conversationOf(last + 1) !== conversationOf(last)) chains[chains.length - 1].finishes = [conversationOf(last)];
+        const finishes = last === MESSAGES_PER_USER - 1 || conversationOf(last + 1) !== conversationOf(last) ? [conversationOf(last)] : undefined;
+        if (end > first && conversationOf(end - 1) === conversationOf(end)) chains[chains.length - 1].pages.push({ ...page, finishes });
+        else chains.push({ pages: [{ ...page, finishes }] });
       }
       return { chains, next: end < MESSAGES_PER_USER ? String(end) : undefined };
     },

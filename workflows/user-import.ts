@@ -80,9 +80,10 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
       switch (stage) {
         case 'messages': {
           const calls = callsPerActivity('importmsg');
-          // Each conversation's read marks soon after its last message, not after all of the user's:
-          // finished conversations are gathered until they fill about one read-marks page.
-          // They go in the background: the chains do not wait for them, the wave does.
+          // Each conversation's read marks soon after the page with its last message, not after all of
+          // the user's (nor after the rest of its chain): finished conversations are gathered until
+          // they fill about one read-marks page. They go in the background: the chains do not wait
+          // for them, the wave does.
           const readMarksSent: Array<Promise<Counts>> = [];
           let finished: string[] = [];
           const flush = (atLeast: number) => {
@@ -93,7 +94,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
             page: (page, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
-            afterChain: withReadMarks
+            afterPage: withReadMarks
               ? (peers) => {
                   finished.push(...peers);
                   flush(CONVERSATIONS_PER_READ_MARK_PAGE);
@@ -142,7 +143,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   async function importWave(
     request: { items: OwnedItems; after: Cursor | undefined; pageSize: number; scope?: ReadMarkScope },
     mayProceed: () => Promise<boolean>,
-    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<Counts>; afterChain?: (finishedPeers: string[]) => void },
+    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<Counts>; afterPage?: (finishedPeers: string[]) => void },
   ): Promise<StageStep> {
     const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
     const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
@@ -161,8 +162,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
             const c = await run.page(page, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE)));
             counts.done += c.done;
             counts.failed += c.failed;
+            if (page.finishes) run.afterPage?.(page.finishes);
           }
-          if (chain.finishes) run.afterChain?.(chain.finishes);
         }
       }),
     );
