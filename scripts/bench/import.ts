@@ -1,6 +1,7 @@
 /**
- * Import benchmarks, each one run on the same machine in one process (a dev server, the IM
- * emulator, the real workers):
+ * Import benchmarks, each one run on the same machine: a dev server, the real workers in this
+ * process, and the IM emulator in a process of its own (scripts/bench/im-side.ts), as IM is a
+ * remote service and its CPU must not queue on the workers' event loop:
  *   - rate use: one-to-one import with the emulator's default limits and latency: importmsg calls
  *     per second against its 200/s, over the whole run and in the steady state (from 5 % to 95 % of
  *     the calls, leaving out ramp-up and tail), and the share refused for rate (goals ≥ 90 %, < 1 %);
@@ -15,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { startImEmulator, type ImEmulator } from '../../emulator/im';
 import { IM_API_NAMES, resolveApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
 import { ImClient } from '../../im/client';
 import { SYNC_FROM_OLD_SYSTEM } from '../../im/messages';
@@ -28,13 +28,14 @@ import { workflowTaskQueue } from '../../workflows/task-queues';
 import { createImportStack } from '../../workers/import-workers';
 import { installQuietWorkerLogging } from '../../workers/logging';
 import { startDevServer } from '../lib/dev-server';
+import { forkImSide, type RemoteImEmulator } from './im-side';
 
 const IM = { sdkAppId: 1400000999, secretKey: randomBytes(16).toString('hex'), admin: 'administrator' };
 const totalCalls = (c: Partial<Record<ImApiName, number>>) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
 
 async function runMigration(
   env: { client: Client; connection: NativeConnection; namespace: string },
-  emulator: ImEmulator,
+  emulator: RemoteImEmulator,
   store: StagingStore,
   limits: ApiLimitTable,
   phases: ImportPhase[],
@@ -72,17 +73,21 @@ async function main(): Promise<void> {
   const defaults = resolveApiLimits({});
 
   // 1. Rate use: one-to-one history at importmsg's documented 200/s, emulator latency 30 ms.
-  const emulator = await startImEmulator({ ...IM });
+  const imSide = forkImSide();
+  const emulator = await imSide.start({ ...IM });
   const c2cStore = await loadSample(join(dir, 'c2c'), { seed: 11, users: 400, groups: 0, messages: 12_000, groupMessages: 0 });
   await runMigration(env, emulator, c2cStore, defaults, ['accounts'], 'bench-c2c-accounts');
-  const before = emulator.counters();
+  const before = await emulator.counters();
   // Calls so far, every 200 ms, to tell the steady rate from ramp-up and tail.
   const samples: Array<{ ms: number; calls: number }> = [];
   const c2cStarted = Date.now();
-  const sampler = setInterval(() => samples.push({ ms: Date.now() - c2cStarted, calls: (emulator.counters().calls.importmsg ?? 0) - (before.calls.importmsg ?? 0) }), 200);
+  const sampler = setInterval(() => {
+    const ms = Date.now() - c2cStarted;
+    void emulator.counters().then((c) => samples.push({ ms, calls: (c.calls.importmsg ?? 0) - (before.calls.importmsg ?? 0) }));
+  }, 200);
   const c2cSeconds = await runMigration(env, emulator, c2cStore, defaults, ['messages'], 'bench-c2c');
   clearInterval(sampler);
-  const after = emulator.counters();
+  const after = await emulator.counters();
   const importmsgCalls = (after.calls.importmsg ?? 0) - (before.calls.importmsg ?? 0);
   const refused = (after.rejectedForRate.importmsg ?? 0) - (before.rejectedForRate.importmsg ?? 0);
   const reached = (share: number) => samples.find((s) => s.calls >= share * importmsgCalls) ?? samples[samples.length - 1];
@@ -102,10 +107,10 @@ async function main(): Promise<void> {
   console.log('rate use', rateUse);
 
   // 2. Overlap: the demo's sample dataset, every phase.
-  emulator.reset();
+  await emulator.reset();
   const sampleStore = await loadSample(join(dir, 'sample'), { seed: 1, ...SAMPLE_DEFAULTS });
   const totalSeconds = await runMigration(env, emulator, sampleStore, defaults, [...IMPORT_PHASES], 'bench-overlap');
-  const calls = emulator.counters().calls;
+  const { calls } = await emulator.counters();
   const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({ api, calls: calls[api] ?? 0, seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond }));
   const slowest = bounds.reduce((a, b) => (b.seconds > a.seconds ? b : a));
   const overlap = { totalSeconds, slowestApi: slowest.api, slowestBoundSeconds: slowest.seconds, ratio: totalSeconds / slowest.seconds, bounds };
@@ -113,14 +118,14 @@ async function main(): Promise<void> {
   await emulator.close();
 
   // 3. Overhead: limits lifted, no latency; the stack against a plain concurrent script.
-  const fast = await startImEmulator({ ...IM, faults: { latencyMs: 0 }, limits: Object.fromEntries(IM_API_NAMES.map((a) => [a, { callsPerSecond: 1_000_000 }])) });
+  const fast = await imSide.start({ ...IM, faults: { latencyMs: 0 }, limits: Object.fromEntries(IM_API_NAMES.map((a) => [a, { callsPerSecond: 1_000_000 }])) });
   const lifted = Object.fromEntries(IM_API_NAMES.map((a) => [a, { ...defaults[a], callsPerSecond: 100_000 }])) as ApiLimitTable;
   await runMigration(env, fast, c2cStore, lifted, ['accounts'], 'bench-fast-accounts');
-  const fastBefore = totalCalls(fast.counters().calls);
+  const fastBefore = totalCalls((await fast.counters()).calls);
   const stackSeconds = await runMigration(env, fast, c2cStore, lifted, ['messages'], 'bench-fast');
-  const stackCalls = totalCalls(fast.counters().calls) - fastBefore;
+  const stackCalls = totalCalls((await fast.counters()).calls) - fastBefore;
   // The same importmsg calls from a plain script, 50 at a time.
-  fast.reset();
+  await fast.reset();
   const im = new ImClient({ ...IM, baseUrl: fast.baseUrl });
   const accounts = c2cStore.accountIds({ limit: 100_000 }).items;
   for (let i = 0; i < accounts.length; i += 100) await im.call('multiaccount_import', { Accounts: accounts.slice(i, i + 100) });
@@ -140,6 +145,7 @@ async function main(): Promise<void> {
   const overhead = { stackCallsPerSecond: stackCalls / stackSeconds, scriptCallsPerSecond: messages.length / scriptSeconds, ratio: stackCalls / stackSeconds / (messages.length / scriptSeconds) };
   console.log('overhead', overhead);
   await fast.close();
+  imSide.exit();
 
   const result = { benchmark: 'import', at: new Date().toISOString(), rateUse, overlap, overhead, goals: { rateShare: 0.9, refusedShare: 0.01, overlapRatio: 1.2 } };
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'import.json'), JSON.stringify(result, null, 2) + '\n');

@@ -6,6 +6,7 @@
 import { startImEmulator, type ImEmulator } from '../../emulator/im';
 import { startLegacyEmulator, type LegacyEmulator } from '../../emulator/legacy';
 import { createTrafficGroups, sendTraffic } from '../lib/coexistence-traffic';
+import { serveFarSide } from './far-side';
 
 export type SidesCommand =
   | { cmd: 'start'; args: { im: { sdkAppId: number; secretKey: string; admin: string }; legacySecret: string } }
@@ -50,9 +51,4 @@ async function handle(c: SidesCommand): Promise<unknown> {
   }
 }
 
-process.on('message', (m: { id: number; command: SidesCommand }) => {
-  handle(m.command).then(
-    (result) => process.send?.({ id: m.id, result }),
-    (err: unknown) => process.send?.({ id: m.id, error: err instanceof Error ? err.message : String(err) }),
-  );
-});
+serveFarSide(handle);

@@ -8,7 +8,6 @@
  * per direction, and lost, duplicated and echoed messages counted on both sides.
  * Goals: p99 < 500 ms; 0 lost, 0 duplicated, 0 echoed.
  */
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { installQuietWorkerLogging } from '../../workers/logging';
 import { startCoexistence, type LegacySide } from '../lib/coexistence';
 import { formatTwoWayTable, verifyTwoWay, type SideStates, type TrafficLedger } from '../lib/coexistence-traffic';
 import type { SidesCommand } from './sync-sides';
+import { forkFarSide } from './far-side';
 import { startDevServer } from '../lib/dev-server';
 import { startSync } from '../lib/sync-control';
 import { formatSyncStats } from '../commands/sync';
@@ -31,28 +31,6 @@ const RATE_PER_SIDE = Number(process.env.BENCH_SYNC_RATE ?? 50);
 const SECONDS = Number(process.env.BENCH_SYNC_SECONDS ?? 60);
 const USERS = 40;
 
-/** Calls into the far-side process. */
-function farSide(): { call<T>(command: SidesCommand): Promise<T>; exit(): void } {
-  const child = fork(join(__dirname, 'sync-sides.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  let next = 0;
-  child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-    const w = waiting.get(m.id);
-    waiting.delete(m.id);
-    if (m.error !== undefined) w?.reject(new Error(`far side: ${m.error}`));
-    else w?.resolve(m.result);
-  });
-  return {
-    call: <T>(command: SidesCommand) =>
-      new Promise<T>((resolve, reject) => {
-        const id = next++;
-        waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ id, command });
-      }),
-    exit: () => void child.kill(),
-  };
-}
-
 async function main(): Promise<void> {
   installQuietWorkerLogging('ERROR');
   const im = { sdkAppId: 1400000888, secretKey: randomBytes(16).toString('hex'), admin: 'administrator' };
@@ -60,7 +38,7 @@ async function main(): Promise<void> {
   const server = await startDevServer({ log: () => undefined });
   const connection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: server.env.connection, namespace: server.namespace });
-  const far = farSide();
+  const far = forkFarSide<SidesCommand>(join(__dirname, 'sync-sides.ts'));
   const { imBaseUrl, legacyBaseUrl } = await far.call<{ imBaseUrl: string; legacyBaseUrl: string }>({ cmd: 'start', args: { im, legacySecret } });
   const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-bench-sync-')), 'staging.sqlite'));
   // Half the old ids are not valid IM ids, so both directions translate through the id mapping.
