@@ -28,6 +28,8 @@ export interface EntitySyncInput {
   entity: SyncEntity;
   /** History length that triggers continue-as-new (default SYNC_HISTORY_BUDGET; tests lower it). */
   historyEventBudget?: number;
+  /** How long without events before the workflow ends (default IDLE_CLOSE_MS; tests lower it). */
+  idleCloseMs?: number;
   /** State carried across continue-as-new: recent event ids (bounded), queued refs, events applied before their signal came, handoff flag, counts. */
   carried?: { recent: string[]; queue: SyncEventRef[]; appliedAhead?: string[]; historyImported: boolean; counts: EntitySyncCounts };
 }

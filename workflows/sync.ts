@@ -37,7 +37,7 @@ import {
 /** Event ids remembered for de-duplication; older redeliveries are caught by the journal. */
 export const RECENT_EVENT_IDS = 1000;
 /** An idle entity workflow ends; its next event starts a new run through signal-with-start. */
-const IDLE_CLOSE = '10 minutes';
+const IDLE_CLOSE_MS = 10 * 60_000;
 /** Entity histories stay small: a few events per applied event. */
 const SYNC_HISTORY_BUDGET = 4000;
 const MAX_WAIT_MS = 10_000;
@@ -85,10 +85,32 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
     await sleep(backoffMs);
   };
 
+  // One timer per idle period, not one per wait for events: a timer started and cancelled around
+  // every event cost two history events, two commands and a cancellation each.
+  const idleCloseMs = input.idleCloseMs ?? IDLE_CLOSE_MS;
+  let lastBusyMs = Date.now();
+  let idle = false;
+  const watchIdle = async () => {
+    for (let wait = idleCloseMs; ; ) {
+      await sleep(wait);
+      const quietMs = Date.now() - lastBusyMs;
+      const waiting = queue.length === 0 && waitingFor === 'events';
+      if (waiting && quietMs >= idleCloseMs) return void (idle = true);
+      wait = waiting ? idleCloseMs - quietMs : idleCloseMs;
+    }
+  };
+  void watchIdle();
+
   for (;;) {
     if (queue.length === 0) {
       waitingFor = 'events';
-      if (!(await condition(() => queue.length > 0, IDLE_CLOSE))) return counts;
+      lastBusyMs = Date.now();
+      await condition(() => queue.length > 0 || idle);
+      if (queue.length === 0) return counts;
+      if (idle) {
+        idle = false;
+        void watchIdle();
+      }
     }
     if (historyBudgetReached(input.historyEventBudget ?? SYNC_HISTORY_BUDGET)) {
       await condition(allHandlersFinished);
