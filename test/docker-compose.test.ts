@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { dynamicConfigArgs } from '../scripts/lib/dev-server';
 
 interface Service {
   image?: string;
@@ -26,12 +27,17 @@ describe('docker-compose.yml', () => {
     expect(dependsOn(services.temporal)).toContain('postgresql');
   });
 
-  test('the server loads the dynamic config that turns task-queue priorities on', () => {
+  test('the server loads the dynamic config that turns task-queue priorities on (one partition per queue), as the dev server does', () => {
     const path = services.temporal.environment?.DYNAMIC_CONFIG_FILE_PATH;
     const mount = services.temporal.volumes?.find((v) => v.split(':')[1] === path);
     expect(mount).toBeDefined();
     const config = parse(readFileSync(join(__dirname, '..', mount!.split(':')[0]), 'utf8')) as Record<string, Array<{ value: unknown }>>;
     expect(config['matching.useNewMatcher']).toEqual([{ value: true }]);
+    expect(config['matching.numTaskqueueReadPartitions']).toEqual([{ value: 1 }]);
+    expect(config['matching.numTaskqueueWritePartitions']).toEqual([{ value: 1 }]);
+    expect(dynamicConfigArgs()).toEqual(
+      ['matching.useNewMatcher=true', 'matching.numTaskqueueReadPartitions=1', 'matching.numTaskqueueWritePartitions=1'].flatMap((v) => ['--dynamic-config-value', v]),
+    );
   });
 
   test('every client of Temporal points at the temporal service on its gRPC port', () => {

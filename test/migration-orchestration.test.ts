@@ -59,8 +59,10 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
       let end = first;
       for (; end < MESSAGES_PER_USER && chains.flatMap((c) => c.pages).length < pages; end += pageSize) {
         const page = { after: end === first ? (after ?? null) : String(end), items: pageSize };
-        const last = Math.min(end + pageSize, MESSAGES_PER_USER) - 1;
-        const finishes = last === MESSAGES_PER_USER - 1 || conversationOf(last + 1) !== conversationOf(last) ? [conversationOf(last)] : undefined;
+        // Every conversation whose last message is on the page (a page may end one and begin the next).
+        const onPage = Array.from({ length: Math.min(pageSize, MESSAGES_PER_USER - end) }, (_, k) => end + k);
+        const ending = onPage.filter((m) => m === MESSAGES_PER_USER - 1 || conversationOf(m + 1) !== conversationOf(m)).map(conversationOf);
+        const finishes = ending.length ? ending : undefined;
         if (end > first && conversationOf(end - 1) === conversationOf(end)) chains[chains.length - 1].pages.push({ ...page, finishes });
         else chains.push({ pages: [{ ...page, finishes }] });
       }

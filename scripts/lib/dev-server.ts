@@ -3,7 +3,10 @@
  * CLI resolved by ./temporal-cli, our search attributes registered, and optionally the Web UI on
  * a known port. Used by the test suite, the dev stack and the demo.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { describeResolution, resolveTemporalCli } from './temporal-cli';
 
@@ -43,8 +46,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       dbFilename: opts.dbFilename,
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'error' },
-      // Task-queue priorities (a long conversation's pages go first, see workflows/user-import.ts).
-      extraArgs: ['--dynamic-config-value', 'matching.useNewMatcher=true'],
+      extraArgs: dynamicConfigArgs(),
     },
   });
   return {
@@ -54,4 +56,13 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     uiUrl: opts.uiPort !== undefined ? `http://127.0.0.1:${opts.uiPort}` : undefined,
     stop: () => env.teardown(),
   };
+}
+
+/**
+ * The compose server's dynamic config (deploy/temporal-dynamic-config.yaml: task-queue priorities,
+ * one partition per queue), as the dev server's command-line values, so both servers agree.
+ */
+export function dynamicConfigArgs(): string[] {
+  const config = parse(readFileSync(join(__dirname, '..', '..', 'deploy', 'temporal-dynamic-config.yaml'), 'utf8')) as Record<string, Array<{ value: unknown }>>;
+  return Object.entries(config).flatMap(([key, values]) => ['--dynamic-config-value', `${key}=${JSON.stringify(values[0].value)}`]);
 }
