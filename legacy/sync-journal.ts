@@ -97,13 +97,15 @@ export class SyncJournal {
     this.stmt.setControl.run(status, Date.now());
   }
 
-  stats(opts: { sinceMs?: number } = {}): SyncStats {
+  /** Over the events received from `sinceMs` (inclusive) until `untilMs` (exclusive). */
+  stats(opts: { sinceMs?: number; untilMs?: number } = {}): SyncStats {
     const since = opts.sinceMs ?? 0;
+    const until = opts.untilMs ?? Number.MAX_SAFE_INTEGER;
     const empty = (): DirectionStats => ({ received: 0, applied: 0, echo: 0, rejected: 0, pending: 0 });
     const directions = { oldToNew: empty(), newToOld: empty() };
     const rows = this.db
-      .prepare('SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? GROUP BY direction, outcome')
-      .all(since) as Array<{ direction: SyncDirection; outcome: SyncOutcome; n: number }>;
+      .prepare('SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? AND received_at < ? GROUP BY direction, outcome')
+      .all(since, until) as Array<{ direction: SyncDirection; outcome: SyncOutcome; n: number }>;
     for (const r of rows) {
       directions[r.direction][r.outcome] += r.n;
       directions[r.direction].received += r.n;
@@ -111,15 +113,15 @@ export class SyncJournal {
     const latency = (direction: SyncDirection) => {
       const values = (
         this.db
-          .prepare("SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? ORDER BY ms")
-          .all(direction, since) as Array<{ ms: number }>
+          .prepare("SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? AND received_at < ? ORDER BY ms")
+          .all(direction, since, until) as Array<{ ms: number }>
       ).map((r) => r.ms);
       const at = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)] : 0);
       return { count: values.length, p50: at(0.5), p99: at(0.99), max: values[values.length - 1] ?? 0 };
     };
     const rejectedReasons = this.db
-      .prepare("SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? ORDER BY settled_at DESC LIMIT 20")
-      .all(since) as SyncStats['rejectedReasons'];
+      .prepare("SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? AND received_at < ? ORDER BY settled_at DESC LIMIT 20")
+      .all(since, until) as SyncStats['rejectedReasons'];
     const oldestPending = this.db
       .prepare("SELECT entity_id AS entityId, COUNT(*) AS pending, MIN(received_at) AS oldestReceivedAtMs FROM sync_events WHERE outcome = 'pending' GROUP BY entity_id ORDER BY oldestReceivedAtMs LIMIT 10")
       .all() as SyncStats['oldestPending'];
