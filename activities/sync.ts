@@ -31,13 +31,43 @@ export interface SyncDeps {
   journal: SyncJournal;
   /** IM's limits with the settings' overrides (TIM_BATCH_<API>), as the import uses them. */
   limits: ApiLimitTable;
+  /** How long an apply watches for the entity's next event (default LINGER_MS; a test raises it). */
+  lingerMs?: number;
 }
 
 /** IM classes that are final for one event; auth-config is not: a fixed key must let the queue drain. */
 const PERMANENT_IM_CLASSES = new Set(['missing-reference', 'invalid', 'content-rejected']);
 
+/**
+ * After an entity's journal runs dry, its apply watches for the entity's next event this long
+ * before it returns: a busy conversation's next event is then applied at once instead of after a
+ * workflow task ends and the next begins. Bounded per process (quiet entities must not hold the
+ * local-activity slots busy ones need) and per apply.
+ */
+const LINGER_MS = 250;
+const LINGER_POLL_MS = 10;
+const MAX_LINGERING = 32;
+const LINGER_WITHIN_MS = 2_000;
+
 export function createSyncActivities(deps: SyncDeps): SyncActivities {
   const { im, store, journal, limits } = deps;
+  const lingerMs = deps.lingerMs ?? LINGER_MS;
+  let lingering = 0;
+  /** The entity's next pending event if one arrives within `lingerMs`, while this process has lingering to spare. */
+  async function nextSoon(entityId: string, applyStartedMs: number): Promise<string | undefined> {
+    if (lingering >= MAX_LINGERING || Date.now() - applyStartedMs > Math.max(LINGER_WITHIN_MS, lingerMs)) return undefined;
+    lingering++;
+    try {
+      for (const until = Date.now() + lingerMs; Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, LINGER_POLL_MS));
+        const eventId = journal.firstPendingOf(entityId);
+        if (eventId !== undefined) return eventId;
+      }
+      return undefined;
+    } finally {
+      lingering--;
+    }
+  }
   /** Runs `call` on consecutive slices of at most `size` items, one after another. */
   const inBatches = async <T>(items: T[], size: number, call: (batch: T[]) => Promise<unknown>) => {
     for (let i = 0; i < items.length; i += size) await call(items.slice(i, i + size));
@@ -219,6 +249,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
 
   return {
     async applySyncEvents({ entityId, eventIds, upTo }) {
+      const startedMs = Date.now();
       const outcomes: ApplyOutcome[] = [];
       for (const eventId of eventIds) {
         try {
@@ -233,7 +264,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       }
       const appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
       while (outcomes.length + appliedAhead.length < upTo) {
-        const eventId = journal.firstPendingOf(entityId);
+        const eventId = journal.firstPendingOf(entityId) ?? (await nextSoon(entityId, startedMs));
         if (eventId === undefined) break;
         let outcome: ApplyOutcome;
         try {

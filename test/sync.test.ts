@@ -47,7 +47,7 @@ describe('live two-way sync', () => {
   });
 
   /** A fresh prefix, store and coexistence set-up, with the sync started; IM accounts for `users`. */
-  async function withSync(users: string[], fn: (c: Coexistence, prefix: string, store: StagingStore) => Promise<void>, store?: StagingStore): Promise<void> {
+  async function withSync(users: string[], fn: (c: Coexistence, prefix: string, store: StagingStore) => Promise<void>, store?: StagingStore, sync: { lingerMs?: number } = {}): Promise<void> {
     const prefix = uniqueId('sync');
     const own = store ?? new StagingStore(join(dir, `${prefix}.sqlite`));
     if (users.length) await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
@@ -61,6 +61,7 @@ describe('live two-way sync', () => {
       imConfig: IM,
       legacySecret: SECRET,
       callbackToken: TOKEN,
+      lingerMs: sync.lingerMs,
     });
     try {
       await startSync(temporal.client, prefix);
@@ -187,6 +188,31 @@ describe('live two-way sync', () => {
       expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 1 });
       expect(imTexts(tag)).toHaveLength(2);
     });
+  });
+
+  test('an apply watches for the entity’s next event: one that arrives after the journal ran dry is applied by the same local activity', async () => {
+    const tag = uniqueId('linger');
+    const [olga, paul] = [`olga-${tag}`, `paul-${tag}`];
+    await withSync(
+      [olga, paul],
+      async (c, prefix) => {
+        const post = (e: object) => fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+        const message = (n: number) => ({ eventId: `${tag}-${n}`, type: 'message', messageId: `${tag}-m${n}`, from: olga, to: paul, time: Math.floor(Date.now() / 1000), body: text(`${tag} #${n}`) });
+        expect((await post(message(1))).status).toBe(200);
+        await waitFor(() => c.journal.get(`old:msg:${tag}-m1`)?.outcome === 'applied');
+        expect((await post(message(2))).status).toBe(200);
+        await c.settled();
+        expect(imTexts(tag)).toEqual([`${tag} #1`, `${tag} #2`]);
+        const entityWorkflow = temporal.client.workflow.getHandle(syncEntityWorkflowId(prefix, { kind: 'conversation', users: [olga, paul] }));
+        await waitFor(async () => (await entityWorkflow.query(entitySyncQuery)).counts.applied === 2);
+        // One local activity (one marker in the history) applied both.
+        const applies = (await entityWorkflow.fetchHistory()).events?.filter((e) => e.markerRecordedEventAttributes) ?? [];
+        expect(applies.length).toBe(1);
+        expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 0 });
+      },
+      undefined,
+      { lingerMs: 3000 },
+    );
   });
 
   test('an entity workflow ends once it has had no event for its idle time, with one timer per idle period rather than one per event', async () => {

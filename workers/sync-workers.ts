@@ -23,6 +23,8 @@ export interface SyncWorkerOptions {
   limits: ApiLimitTable;
   /** Threads running workflow tasks (TIM_WORKFLOW_THREADS). */
   workflowThreads?: number;
+  /** See SyncDeps.lingerMs. */
+  lingerMs?: number;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -32,7 +34,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: syncTaskQueue(opts.taskQueuePrefix),
     workflowBundle: await importWorkflowBundle(),
-    activities: createSyncActivities({ im: opts.im, legacy: opts.legacy, store: opts.store, journal, limits: opts.limits }) as unknown as Record<string, (...args: never[]) => unknown>,
+    activities: createSyncActivities({ im: opts.im, legacy: opts.legacy, store: opts.store, journal, limits: opts.limits, lingerMs: opts.lingerMs }) as unknown as Record<string, (...args: never[]) => unknown>,
     maxConcurrentWorkflowTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
     maxConcurrentActivityTaskExecutions: 20,

@@ -34,6 +34,8 @@ export interface CoexistenceOptions<L extends LegacySide> {
   imConfig: { sdkAppId: number; secretKey: string; admin: string };
   legacySecret: string;
   callbackToken: string;
+  /** See SyncDeps.lingerMs. */
+  lingerMs?: number;
 }
 
 export interface Coexistence<L extends LegacySide = LegacyEmulator> {
@@ -59,6 +61,7 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
     im: new ImClient({ ...o.imConfig, baseUrl: o.im.baseUrl, timeoutMs: 5000 }),
     legacy: new HttpLegacyWriter({ baseUrl: legacy.baseUrl, secret: o.legacySecret }),
     limits: resolveApiLimits({}),
+    lingerMs: o.lingerMs,
   });
   const running = worker.run();
   // The gateway signals through the worker's native (Rust) connection: far less CPU per signal than grpc-js.
