@@ -251,18 +251,33 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     async applySyncEvents({ entityId, eventIds, upTo }) {
       const startedMs = Date.now();
       const outcomes: ApplyOutcome[] = [];
+      const appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
+      // The journal's order is the order the gateway received events in. An event of the entity
+      // still pending and not in the batch, found before the batch's own, arrived before them (its
+      // signal is late): it goes first.
+      const batch = new Set(eventIds);
+      for (let eventId = journal.firstPendingOf(entityId); eventId !== undefined && !batch.has(eventId) && appliedAhead.length < upTo; eventId = journal.firstPendingOf(entityId)) {
+        let outcome: ApplyOutcome;
+        try {
+          outcome = await applyOne(eventId);
+        } catch (err) {
+          if (appliedAhead.length === 0) throw err;
+          return { outcomes, appliedAhead };
+        }
+        if (outcome === 'paused') return { outcomes: ['paused'], appliedAhead };
+        appliedAhead.push({ eventId, outcome });
+      }
       for (const eventId of eventIds) {
         try {
           const outcome = await applyOne(eventId);
           outcomes.push(outcome);
-          if (outcome === 'paused') return { outcomes, appliedAhead: [] };
+          if (outcome === 'paused') return { outcomes, appliedAhead };
         } catch (err) {
           // Report what was applied; the workflow retries from the event that failed.
-          if (outcomes.length === 0) throw err;
-          return { outcomes, appliedAhead: [] };
+          if (outcomes.length === 0 && appliedAhead.length === 0) throw err;
+          return { outcomes, appliedAhead };
         }
       }
-      const appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
       while (outcomes.length + appliedAhead.length < upTo) {
         const eventId = journal.firstPendingOf(entityId) ?? (await nextSoon(entityId, startedMs));
         if (eventId === undefined) break;

@@ -179,6 +179,10 @@ describe('live two-way sync', () => {
       await c.legacy.eventsDrained();
       await c.settled();
       expect(imTexts(tag)).toEqual([`${tag} #1 journalled first`, `${tag} #2 sent next`]);
+      // Applied in that order too, not only shown in it (IM sorts a second's messages by MsgSeq).
+      const settledAt = (messageId: string) => c.journal.get(`old:msg:${messageId}`)?.settledAtMs ?? Infinity;
+      const next = c.legacy.sentEvents()[0].event;
+      expect(next.type === 'message' && settledAt(early.messageId) <= settledAt(next.messageId)).toBe(true);
 
       const entityWorkflow = temporal.client.workflow.getHandle(entityId);
       const lateSignal = { eventId: `old:msg:${early.messageId}`, direction: 'oldToNew', kind: 'message' } as const;

@@ -58,9 +58,10 @@ export interface SyncActivities {
    * Writes journalled events to the other side one after another, in order. Stops before the
    * first event it cannot apply now (sync paused: 'paused' is the last outcome; a transient
    * failure after some were applied: those outcomes only; on the first event: throws, to retry).
-   * Then, up to `upTo` events in all, goes on with the entity's later pending events in journal
-   * (arrival) order, whose signals are still on their way: a busy conversation or group is not
-   * held to one workflow task per event. Those come back in `appliedAhead`.
+   * Pending events of the entity that arrived before the batch (their signals are late) go first,
+   * and after it, up to `upTo` events in all, the entity's later pending events, all in journal
+   * (arrival) order: a busy conversation or group is not held to one workflow task per event.
+   * Those come back in `appliedAhead`.
    */
   applySyncEvents(input: { entityId: string; eventIds: string[]; upTo: number }): Promise<{
     outcomes: ApplyOutcome[];
