@@ -11,11 +11,10 @@ import type { FailureEntity } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
-  // A user's last page is partly empty and still costs a whole rate token, so pages stay small;
-  // but each page is a Temporal round trip on the CPU the calls need too. Of 5, 8 and 10 calls,
-  // 8 kept 5's rate use and refusals and cut the sample's total time as much as 10 did
-  // (docs/benchmarks.md, session 10).
-  importmsg: 8,
+  // Small pages: a user's last page is partly empty and still costs a whole rate token, and a
+  // paused migration's pages already in the queue drain at this queue's rate. Pages of 8 cut the
+  // sample's total time in session 10 but drained a pause's backlog too slowly (docs/benchmarks.md).
+  importmsg: 5,
   admin_set_msg_read: 10,
   import_group_msg: 4,
   set_unread_msg_num: 10,
