@@ -11,6 +11,7 @@
  * Permanent refusals settle the event as `rejected` with the reason (reported by `sync status`);
  * anything transient throws, and the entity workflow's retry keeps later events queued behind it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
@@ -59,7 +60,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     lingering++;
     try {
       for (const until = Date.now() + lingerMs; Date.now() < until; ) {
-        await new Promise((r) => setTimeout(r, LINGER_POLL_MS));
+        await sleep(LINGER_POLL_MS);
         const eventId = journal.firstPendingOf(entityId);
         if (eventId !== undefined) return eventId;
       }
@@ -252,20 +253,34 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       const startedMs = Date.now();
       const outcomes: ApplyOutcome[] = [];
       const appliedAhead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
+      /** Applies the events `next` names, one after another, into `appliedAhead`; says why it stopped early. */
+      const applyAhead = async (next: () => Promise<string | undefined>, limit: number): Promise<{ paused?: true; failure?: unknown }> => {
+        while (appliedAhead.length < limit) {
+          const eventId = await next();
+          if (eventId === undefined) break;
+          let outcome: ApplyOutcome;
+          try {
+            outcome = await applyOne(eventId);
+          } catch (failure) {
+            return { failure }; // the event stays pending
+          }
+          if (outcome === 'paused') return { paused: true };
+          appliedAhead.push({ eventId, outcome });
+        }
+        return {};
+      };
       // The journal's order is the order the gateway received events in. An event of the entity
       // still pending and not in the batch, found before the batch's own, arrived before them (its
       // signal is late): it goes first.
       const batch = new Set(eventIds);
-      for (let eventId = journal.firstPendingOf(entityId); eventId !== undefined && !batch.has(eventId) && appliedAhead.length < upTo; eventId = journal.firstPendingOf(entityId)) {
-        let outcome: ApplyOutcome;
-        try {
-          outcome = await applyOne(eventId);
-        } catch (err) {
-          if (appliedAhead.length === 0) throw err;
-          return { outcomes, appliedAhead };
-        }
-        if (outcome === 'paused') return { outcomes: ['paused'], appliedAhead };
-        appliedAhead.push({ eventId, outcome });
+      const earlier = await applyAhead(async () => {
+        const eventId = journal.firstPendingOf(entityId);
+        return eventId !== undefined && !batch.has(eventId) ? eventId : undefined;
+      }, upTo);
+      if (earlier.paused) return { outcomes: ['paused'], appliedAhead };
+      if ('failure' in earlier) {
+        if (appliedAhead.length === 0) throw earlier.failure;
+        return { outcomes, appliedAhead };
       }
       for (const eventId of eventIds) {
         try {
@@ -278,18 +293,8 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
           return { outcomes, appliedAhead };
         }
       }
-      while (outcomes.length + appliedAhead.length < upTo) {
-        const eventId = journal.firstPendingOf(entityId) ?? (await nextSoon(entityId, startedMs));
-        if (eventId === undefined) break;
-        let outcome: ApplyOutcome;
-        try {
-          outcome = await applyOne(eventId);
-        } catch {
-          break; // the event stays pending: its own signal brings it back through the workflow's retries
-        }
-        if (outcome === 'paused') break;
-        appliedAhead.push({ eventId, outcome });
-      }
+      // Later events: a failure or a pause leaves the rest to their own signals.
+      await applyAhead(async () => journal.firstPendingOf(entityId) ?? (await nextSoon(entityId, startedMs)), upTo - outcomes.length);
       return { outcomes, appliedAhead };
     },
     async groupHistoryPending({ groupId }) {

@@ -72,6 +72,9 @@ describe('live two-way sync', () => {
     }
   }
 
+  /** Posts an old-system event to the gateway as the old system does, signed with the bridge secret. */
+  const postLegacyEvent = (c: Coexistence, e: object) => fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+
   /** Every one-to-one and group message in IM whose text contains `tag`, in IM's order. */
   function imTexts(tag: string): string[] {
     const snap = emulator.snapshot();
@@ -148,7 +151,7 @@ describe('live two-way sync', () => {
       expect((await postCallback()).status).toBe(200);
 
       const event = { eventId: `${tag}-1`, type: 'message', messageId: `${tag}-m1`, from: frank, to: erin, time: Math.floor(Date.now() / 1000), body: text(`${tag} posted twice by the old system`) };
-      const postEvent = (e: object) => fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+      const postEvent = (e: object) => postLegacyEvent(c, e);
       expect((await postEvent(event)).status).toBe(200);
       expect((await postEvent(event)).status).toBe(200);
       // Same message under a new event id (a routing service that re-numbers its retries).
@@ -200,7 +203,7 @@ describe('live two-way sync', () => {
     await withSync(
       [olga, paul],
       async (c, prefix) => {
-        const post = (e: object) => fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+        const post = (e: object) => postLegacyEvent(c, e);
         const message = (n: number) => ({ eventId: `${tag}-${n}`, type: 'message', messageId: `${tag}-m${n}`, from: olga, to: paul, time: Math.floor(Date.now() / 1000), body: text(`${tag} #${n}`) });
         expect((await post(message(1))).status).toBe(200);
         await waitFor(() => c.journal.get(`old:msg:${tag}-m1`)?.outcome === 'applied');
@@ -279,7 +282,7 @@ describe('live two-way sync', () => {
       expect((await latest.describe()).runId).not.toBe(handle.firstExecutionRunId);
       // A redelivery of an event applied before continue-as-new is still dropped.
       const first = c.legacy.sentEvents()[0].event;
-      await fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(first)), body: JSON.stringify(first) });
+      await postLegacyEvent(c, first);
       await c.settled();
       expect(imTexts(tag)).toHaveLength(30);
     });

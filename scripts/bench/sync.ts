@@ -90,13 +90,14 @@ async function main(): Promise<void> {
   console.log(`warm-up (${WARM_UP_SECONDS} s):\n${formatTwoWayTable(warmUpRows)}\ntimed (${SECONDS} s):\n${formatTwoWayTable(rows)}`);
   console.log(formatSyncStats(stats));
   const sent = (s: typeof ledger.sentFromOld) => s.c2c.length + s.group.length + s.groupChanges;
-  // Rows 0 and 2 are App 1.0 → IM, 1 and 3 IM → App 1.0 (verifyTwoWay), for the timed traffic and the warm-up alike.
+  // Lost, duplicated and echoed count the warm-up's messages too. Rows 0 and 2 are App 1.0 → IM,
+  // 1 and 3 IM → App 1.0 (verifyTwoWay), for the timed traffic and the warm-up alike.
+  const allRows = [...rows, ...warmUpRows];
+  const sum = (k: 'lost' | 'duplicated' | 'echoed', of = allRows) => of.reduce((a, r) => a + r[k], 0);
   const lostDupEcho = (direction: 0 | 1) => {
-    const of = [...rows, ...warmUpRows].filter((_, i) => i % 2 === direction);
-    return (['lost', 'duplicated', 'echoed'] as const).map((k) => of.reduce((a, r) => a + r[k], 0)).join(' / ');
+    const of = allRows.filter((_, i) => i % 2 === direction);
+    return (['lost', 'duplicated', 'echoed'] as const).map((k) => sum(k, of)).join(' / ');
   };
-  // Lost, duplicated and echoed count the warm-up's messages too.
-  const sum = (k: 'lost' | 'duplicated' | 'echoed') => [...rows, ...warmUpRows].reduce((a, r) => a + r[k], 0);
   const result = {
     date: new Date().toISOString(),
     machine: 'shared 2-core; single run',
