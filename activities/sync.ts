@@ -56,10 +56,13 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
   let lingering = 0;
   /** The entity's next pending event if one arrives within `lingerMs`, while this process has lingering to spare. */
   async function nextSoon(entityId: string, applyStartedMs: number): Promise<string | undefined> {
-    if (lingering >= MAX_LINGERING || Date.now() - applyStartedMs > Math.max(LINGER_WITHIN_MS, lingerMs)) return undefined;
+    // The apply ends within its window whatever it finds: a local activity that outlives 80 % of
+    // the workflow task timeout makes the SDK heartbeat the task, which a slow machine can miss.
+    const until = Math.min(Date.now() + lingerMs, applyStartedMs + Math.max(LINGER_WITHIN_MS, lingerMs));
+    if (lingering >= MAX_LINGERING || Date.now() >= until) return undefined;
     lingering++;
     try {
-      for (const until = Date.now() + lingerMs; Date.now() < until; ) {
+      while (Date.now() < until) {
         await sleep(LINGER_POLL_MS);
         const eventId = journal.firstPendingOf(entityId);
         if (eventId !== undefined) return eventId;

@@ -214,11 +214,16 @@ describe('live two-way sync', () => {
         await waitFor(async () => (await entityWorkflow.query(entitySyncQuery)).counts.applied === 2);
         // One local activity (one marker in the history) applied both.
         const applies = (await entityWorkflow.fetchHistory()).events?.filter((e) => e.markerRecordedEventAttributes) ?? [];
-        expect(applies.length).toBe(1);
+        const [first, second] = [1, 2].map((n) => c.journal.get(`old:msg:${tag}-m${n}`));
+        const gapMs = (second?.receivedAtMs ?? NaN) - (first?.settledAtMs ?? NaN);
+        // The gap shows in a failure: how late the second event came after the first was applied.
+        expect({ applies: applies.length, gapMs }).toEqual({ applies: 1, gapMs: expect.any(Number) });
         expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 0 });
       },
       undefined,
-      { lingerMs: 8000 }, // long enough for the second event to arrive however slow the machine
+      // Long enough for the second event to arrive on a slow machine, and short enough that the
+      // apply (which watches at most this long from its start) ends before its workflow task's heartbeat at 8 s.
+      { lingerMs: 5000 },
     );
   });
 
