@@ -4,12 +4,14 @@
  * bodies and profiles from the staging store themselves and write per-item failures to the
  * store's failure report, so nothing personal lands in Temporal history.
  */
-import type { OwnedItems, PagePlan, ReadMarkScope } from '../legacy/source';
+import type { MigrationRunState, OwnedItems, PagePlan, ReadMarkScope } from '../legacy/source';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 
 export interface PageOutcome extends Counts {
   /** Where the next page starts; absent when this was the last page. */
   next?: Cursor;
+  /** The run was paused or cancelled when the page left its queue: it made no call, and runs again after resume. */
+  held?: true;
 }
 
 export interface IdPage {
@@ -31,6 +33,8 @@ export interface StoreActivities {
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
   /** A page of the failure report: entities and item ids only. */
   listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
+  /** The migration's pause and cancel, where every page looks before its first call (RunStates). */
+  recordRunState(input: { migrationId: string; state: MigrationRunState }): Promise<void>;
   /** Lets the group's live sync (held until now) apply its events. */
   markGroupHistoryImported(input: { groupId: string }): Promise<void>;
 }

@@ -11,16 +11,17 @@ import { ImClient, type ItemOutcome } from '../im/client';
 import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
 import { messageIdentity } from '../legacy/id-mapping';
-import type { Counts, ImportPhase, PhaseTotals } from '../workflows/api';
+import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 import { emptyTotals } from '../workflows/api';
 import type { GroupImportOutcome, ImportActivities, PageOutcome, StoreActivities } from './contracts';
 import { asActivity, isItemFailure } from './im-failures';
-import type { FailureRecord, FailureSink, LegacySource } from '../legacy/source';
+import type { FailureRecord, FailureSink, LegacySource, RunStates } from '../legacy/source';
 
 export interface ImportDeps {
   im: ImClient;
   source: LegacySource;
   failures: FailureSink;
+  runStates: RunStates;
   limits: ApiLimitTable;
   /** multiaccount_import with `AccountList` (nick and face in the same call). */
   accountListShape: boolean;
@@ -37,7 +38,7 @@ function resumeIndex(): number {
 }
 
 export function createImportActivities(deps: ImportDeps): ImportActivities {
-  const { im, source, failures, limits } = deps;
+  const { im, source, failures, runStates, limits } = deps;
   const nowS = deps.nowS ?? (() => Math.floor(Date.now() / 1000));
 
   const fail = (migrationId: string, entity: Entity, itemId: string, api: ImApiName, code: number, errorClass: string, reason: string) =>
@@ -66,6 +67,14 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     }
     return { done: outcomes.length - failed, failed };
   }
+
+  /**
+   * A page's body, unless the run was paused or cancelled when the page left its queue: then it
+   * makes no call and goes back to its workflow, which runs it again after resume. The children's
+   * pause signals cannot reach the pages already waiting in a rate-limited queue; this does.
+   */
+  const asPage = (migrationId: string, after: Cursor | undefined, body: () => Promise<PageOutcome>): Promise<PageOutcome> =>
+    runStates.runState(migrationId) === 'running' ? asActivity(body) : Promise.resolve({ done: 0, failed: 0, next: after, held: true });
 
   /** Runs `items` one call each, heartbeating progress so a retry resumes after the last finished item. */
   async function sequentially<T>(items: T[], run: (item: T) => Promise<Counts>): Promise<Counts> {
@@ -152,7 +161,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importFriendsPage: ({ migrationId, userId, after, limit }) =>
-      asActivity(async () => {
+      asPage(migrationId, after, async () => {
         const page = source.friends(userId, { after, limit: Math.min(limit, limits.friend_import.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
         const AddFriendItem = page.items.map((f) => ({
@@ -178,7 +187,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importMessagesPage: ({ migrationId, userId, after, calls }) =>
-      asActivity(async () => {
+      asPage(migrationId, after, async () => {
         // A full page of the user's owned messages; its conversations go side by side, each
         // conversation's messages one after another, oldest first (the only order IM needs).
         const page = source.ownedMessages(userId, { after, limit: calls });
@@ -221,7 +230,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importReadMarksPage: ({ migrationId, userId, scope, after, calls }) =>
-      asActivity(async () => {
+      asPage(migrationId, after, async () => {
         const page = source.ownedReadMarks(userId, { after, limit: calls }, scope);
         const counts = await sequentially(page.items, (r) =>
           perItem(migrationId, 'readMark', `${r.reader}>${r.peer}`, 'admin_set_msg_read', () =>
@@ -273,7 +282,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importGroupMembersPage: ({ migrationId, groupId, after, limit }) =>
-      asActivity(async () => {
+      asPage(migrationId, after, async () => {
         const page = source.groupMembers(groupId, { after, limit: Math.min(limit, limits.import_group_member.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
         const outcomes = await im.importGroupMember({
@@ -285,7 +294,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importGroupMessagesPage: ({ migrationId, groupId, after, calls }) =>
-      asActivity(async (): Promise<PageOutcome> => {
+      asPage(migrationId, after, async () => {
         const perCall = limits.import_group_msg.maxItems;
         const cursor = GroupHistoryCursor.parse(after);
         const group = source.group(groupId);
@@ -325,7 +334,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     setUnreadCountsPage: ({ migrationId, groupId, after, calls }) =>
-      asActivity(async () => {
+      asPage(migrationId, after, async () => {
         const group = source.group(groupId);
         const page = source.groupUnreadCounts(groupId, { after, limit: calls });
         if (!group || !UNREAD_COUNT_GROUP_TYPES.includes(group.type as GroupType)) {
@@ -384,8 +393,8 @@ const TOTAL_OF: Record<ImportPhase, keyof ReturnType<LegacySource['totals']> | u
   unreadCounts: 'unreadCounts',
 };
 
-export function createStoreActivities(deps: { source: LegacySource; failures: FailureSink }): StoreActivities {
-  const { source, failures } = deps;
+export function createStoreActivities(deps: { source: LegacySource; failures: FailureSink; runStates: RunStates }): StoreActivities {
+  const { source, failures, runStates } = deps;
   return {
     async countTotals({ phases }): Promise<PhaseTotals> {
       const totals = source.totals();
@@ -421,6 +430,9 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async summarizeFailures({ migrationId }) {
       return failures.countByEntity(migrationId);
+    },
+    async recordRunState({ migrationId, state }) {
+      runStates.setRunState(migrationId, state);
     },
     async markGroupHistoryImported({ groupId }) {
       source.markGroupHistoryImported(groupId);

@@ -162,6 +162,19 @@ export interface LegacySource {
   markGroupHistoryImported(groupId: string): void;
 }
 
+/** Whether a migration's pages may call IM. */
+export type MigrationRunState = 'running' | 'paused' | 'cancelled';
+
+/**
+ * The migration workflow records its pause and cancel here, and every page looks before its first
+ * call: a pause must also hold the pages already waiting in a rate-limited queue, which the
+ * children's signals cannot reach. A migration with no record is running.
+ */
+export interface RunStates {
+  setRunState(migrationId: string, state: MigrationRunState): void;
+  runState(migrationId: string): MigrationRunState;
+}
+
 /** Where per-item failures go: the failure report, outside workflow history. */
 export interface FailureRecord {
   migrationId: string;

@@ -1,7 +1,8 @@
 /**
  * The staging store: the bundle loaded into SQLite (better-sqlite3, WAL), with the indexes the
  * import pages through by keyset (never offsets), the id mapping in both directions, and the
- * failure report. It implements the import's `LegacySource` and `FailureSink`.
+ * failure report, and each migration's run state. It implements the import's `LegacySource`,
+ * `FailureSink` and `RunStates`.
  *
  * The SQL is plain (row-value comparisons, upserts with ON CONFLICT) so that a PostgreSQL driver
  * can run the same statements; only this file knows the driver.
@@ -23,6 +24,7 @@ import type {
   ImportReadMark,
   LegacySource,
   ImportTotals,
+  MigrationRunState,
   Page,
   PageChain,
   PagePlan,
@@ -31,6 +33,7 @@ import type {
   PageRequest,
   OwnedItems,
   ReadMarkScope,
+  RunStates,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
@@ -55,6 +58,7 @@ CREATE TABLE IF NOT EXISTS failures (
   migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
   error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_states (migration_id TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
 const INDEXES = `
@@ -80,7 +84,7 @@ export interface LoadSummary extends ValidationSummary {
   seconds: number;
 }
 
-export class StagingStore implements LegacySource, FailureSink {
+export class StagingStore implements LegacySource, FailureSink, RunStates {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -286,6 +290,15 @@ export class StagingStore implements LegacySource, FailureSink {
   groupHistoryPending(groupId: string): boolean {
     const inBundle = this.statement('SELECT 1 FROM groups WHERE im_id = ?').get(groupId) !== undefined;
     return inBundle && this.statement('SELECT 1 FROM group_history_imported WHERE group_id = ?').get(groupId) === undefined;
+  }
+
+  // RunStates
+  setRunState(migrationId: string, state: MigrationRunState): void {
+    this.statement('INSERT INTO run_states (migration_id, state, at) VALUES (?, ?, ?) ON CONFLICT (migration_id) DO UPDATE SET state = excluded.state, at = excluded.at').run(migrationId, state, Date.now());
+  }
+  runState(migrationId: string): MigrationRunState {
+    const row = this.statement('SELECT state FROM run_states WHERE migration_id = ?').get(migrationId) as { state: MigrationRunState } | undefined;
+    return row?.state ?? 'running';
   }
 
   // LegacySource

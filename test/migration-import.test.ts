@@ -53,14 +53,14 @@ describe('historical import against the IM emulator', () => {
 
   const im = (timeoutMs = 10_000) => new ImClient({ ...IM, baseUrl: emulator.baseUrl, timeoutMs });
 
-  async function startWorkers(prefix: string, timeoutMs?: number): Promise<{ workers: ImportWorkers; running: Promise<void> }> {
+  async function startWorkers(prefix: string, timeoutMs?: number, settings: Record<string, string> = {}): Promise<{ workers: ImportWorkers; running: Promise<void> }> {
     const workers = await createImportStack({
       connection: temporal.nativeConnection,
       namespace: temporal.namespace,
       taskQueuePrefix: prefix,
       store,
       im: im(timeoutMs),
-      limits: resolveApiLimits({}),
+      limits: resolveApiLimits(settings),
       accountListShape: false,
       activityConcurrency: 20,
     });
@@ -162,7 +162,8 @@ describe('historical import against the IM emulator', () => {
     emulator.reset();
     emulator.setFaults({ latencyMs: 5 });
     const prefix = uniqueId('imp');
-    const { workers, running } = await startWorkers(prefix);
+    // A slow importmsg queue keeps many pages waiting in it when the pause comes: they must not call IM either.
+    const { workers, running } = await startWorkers(prefix, undefined, { TIM_RATE_IMPORTMSG: '50' });
     try {
       const opts = options(prefix);
       const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });

@@ -27,8 +27,9 @@ function pageIds(ids: string[], after: string | undefined, limit: number) {
   return { ids: page, next: start + limit < ids.length ? page[page.length - 1] : undefined };
 }
 
-function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAbove?: number } = {}) {
+function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAbove?: number; holdFirstPages?: number; runStates?: string[] } = {}) {
   const pause = () => new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+  let toHold = opts.holdFirstPages ?? 0;
   const store: StoreActivities = {
     async countTotals() {
       const totals = emptyTotals();
@@ -83,6 +84,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async markGroupHistoryImported({ groupId }) {
       log.push(`history-imported:${groupId}`);
     },
+    async recordRunState({ state }) {
+      opts.runStates?.push(state);
+    },
   };
   const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
     const start = after === undefined ? 0 : Number(after);
@@ -108,6 +112,11 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     },
     async importMessagesPage({ userId, after, calls }) {
       await pause();
+      // As when a page leaves its queue after a pause its workflow has not heard of yet.
+      if (toHold > 0 && toHold--) {
+        log.push(`held:messages:${userId}:${after ?? 0}`);
+        return { done: 0, failed: 0, next: after, held: true };
+      }
       return messagePage(`messages:${userId}`, MESSAGES_PER_USER, after, calls);
     },
     async importReadMarksPage({ userId, scope }) {
@@ -233,7 +242,8 @@ describe('migration orchestration', () => {
   test('pause stops new work and resume finishes it; progress says paused meanwhile', async () => {
     const prefix = uniqueId('orch');
     const log: string[] = [];
-    await withWorkers(prefix, log, { delayMs: 50 }, async () => {
+    const runStates: string[] = [];
+    await withWorkers(prefix, log, { delayMs: 50, runStates }, async () => {
       const opts = options(prefix, { phases: ['accounts', 'messages'] });
       const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
       await waitFor(async () => (await handle.query(progressQuery)).phases.messages.done > 0);
@@ -248,7 +258,28 @@ describe('migration orchestration', () => {
       const result = await handle.result();
       expect(result.state).toBe('completed');
       expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
+      // The store heard of the pause (so queued pages were held) and of the resume.
+      expect(runStates).toEqual(['running', 'paused', 'running']);
     });
+  });
+
+  test('a page held back by the store runs again, once', async () => {
+    const prefix = uniqueId('orch');
+    const log: string[] = [];
+    const runStates: string[] = [];
+    const result = await withWorkers(prefix, log, { holdFirstPages: 3, runStates }, async () => {
+      const opts = options(prefix, { phases: ['accounts', 'messages'] });
+      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    });
+    expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
+    const held = log.filter((l) => l.startsWith('held:'));
+    expect(held).toHaveLength(3);
+    for (const h of held) {
+      // The same page (user and start) went through afterwards, exactly once.
+      const [, , user, start] = h.split(':');
+      expect(log.filter((l) => l.startsWith(`messages:${user}:${start}+`))).toHaveLength(1);
+    }
+    expect(runStates).toEqual(['running']);
   });
 
   test('with a small history budget every run continues-as-new and the totals are still exact', async () => {

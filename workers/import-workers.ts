@@ -140,7 +140,7 @@ export function createImportStack(opts: ImportStackOptions): Promise<ImportWorke
     limits: opts.limits,
     activityConcurrency: opts.activityConcurrency,
     workflowThreads: opts.workflowThreads,
-    importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
-    storeActivities: createStoreActivities({ source: opts.store, failures: opts.store }),
+    importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, runStates: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
+    storeActivities: createStoreActivities({ source: opts.store, failures: opts.store, runStates: opts.store }),
   });
 }

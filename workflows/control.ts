@@ -12,7 +12,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import type { ImportActivities, PageOutcome, StoreActivities } from '../activities/contracts';
 import { NON_RETRYABLE_ERROR_CLASSES } from '../im/errors';
 import type { ImApiName } from '../im/apis';
 import { cancelSignal, childProgressSignal, pauseSignal, resumeSignal, type ChildOutcome, type Counts, type Cursor, type ImportPhase, type ProgressDelta } from './api';
@@ -82,6 +82,12 @@ export async function withBatchHalving<T>(limit: number, onHalved: (limit: numbe
   }
 }
 
+/**
+ * How long a workflow whose page was held back waits for the pause or cancel to reach it by signal
+ * before it asks again (a resume the store has not recorded yet also ends this way).
+ */
+const HELD_PAGE_WAIT = '2 seconds';
+
 /** Pause, resume and cancel as seen by one workflow; children receive them from the parent. */
 export class RunControl {
   paused: boolean;
@@ -107,6 +113,22 @@ export class RunControl {
   async mayProceed(): Promise<boolean> {
     await condition(() => !this.paused || this.cancelled);
     return !this.cancelled;
+  }
+
+  /** After a page came back held: wait for the pause to arrive here, then while paused; false when cancelled. */
+  async afterHeld(): Promise<boolean> {
+    await condition(() => this.paused || this.cancelled, HELD_PAGE_WAIT);
+    return this.mayProceed();
+  }
+
+  /** One page, once the run may proceed, again after resume if it came back held; undefined when cancelled. */
+  async runPage<T extends PageOutcome>(page: () => Promise<T>): Promise<T | undefined> {
+    if (!(await this.mayProceed())) return undefined;
+    for (;;) {
+      const outcome = await page();
+      if (!outcome.held) return outcome;
+      if (!(await this.afterHeld())) return undefined;
+    }
   }
 }
 
@@ -144,6 +166,8 @@ export interface StageStep extends Counts {
   end?: ChildOutcome;
   /** Work of other phases done within the step (a user's read marks follow each conversation's messages). */
   alsoDone?: ProgressDelta;
+  /** The step's page came back held (PageOutcome): run the step again from the same cursor after resume. */
+  held?: true;
 }
 
 /**
@@ -159,13 +183,13 @@ export async function runStages<S extends string>(opts: {
   parentWorkflowId: string;
   paused: boolean;
   historyEventBudget?: number;
-  /** `mayProceed` lets a step that starts several pages wait while paused and stop when cancelled. */
-  step: (stage: S, cursor: Cursor | undefined, mayProceed: () => Promise<boolean>) => Promise<StageStep>;
+  /** `control` lets a step that starts several pages wait while paused and stop when cancelled. */
+  step: (stage: S, cursor: Cursor | undefined, control: RunControl) => Promise<StageStep>;
   /**
    * Work that needs none of the stages and runs beside them from the start of a fresh run; the
    * workflow waits for it before it ends or continues-as-new, so a continued run never repeats it.
    */
-  alongside?: (mayProceed: () => Promise<boolean>) => Promise<ProgressDelta>;
+  alongside?: (control: RunControl) => Promise<ProgressDelta>;
   continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
 }): Promise<ChildOutcome> {
   const control = new RunControl(opts.paused);
@@ -173,7 +197,7 @@ export async function runStages<S extends string>(opts: {
   const addAll = (delta: ProgressDelta = {}) => {
     for (const [phase, counts] of Object.entries(delta)) progress.add(phase as ImportPhase, counts);
   };
-  const sideWork = opts.carried ? Promise.resolve() : (opts.alongside?.(() => control.mayProceed()).then(addAll) ?? Promise.resolve());
+  const sideWork = opts.carried ? Promise.resolve() : (opts.alongside?.(control).then(addAll) ?? Promise.resolve());
   // Its failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
   sideWork.catch(() => undefined);
   const finish = async () => {
@@ -199,7 +223,11 @@ export async function runStages<S extends string>(opts: {
       await finish();
       return opts.continueAsNew({ stage, cursor }, control.paused);
     }
-    const result = await opts.step(stage, cursor, () => control.mayProceed());
+    const result = await opts.step(stage, cursor, control);
+    if (result.held) {
+      await control.afterHeld();
+      continue;
+    }
     progress.add(phase, result);
     addAll(result.alsoDone);
     if (result.end) {

@@ -40,6 +40,7 @@ import {
   type MigrationState,
   type PhaseProgress,
 } from './api';
+import type { MigrationRunState } from '../legacy/source';
 import { failureClass, historyBudgetReached, imActivities, RunControl, storeActivities, withBatchHalving } from './control';
 import { ENTITY_KIND, MIGRATION_PHASE, MIGRATION_STATE } from './search-attributes';
 import { groupImportWorkflow } from './group-import';
@@ -82,6 +83,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   let stage = state.accountsDone ? 'users and groups' : 'accounts';
   let draining = false;
 
+  let recordedRunState: MigrationRunState | undefined;
+  function runState(): MigrationRunState {
+    return state.cancelled ? 'cancelled' : state.paused ? 'paused' : 'running';
+  }
   const control = new RunControl(state.paused, () => {
     state.paused = control.paused;
     state.cancelled = control.cancelled;
@@ -92,6 +97,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   control.cancelled = state.cancelled;
 
   async function forwardToChildren(what: 'pause' | 'resume' | 'cancel'): Promise<void> {
+    // Resumed children whose pages the store still holds would only wait and ask again.
+    if (what === 'resume') {
+      await condition(() => recordedRunState === runState() || runState() !== 'running');
+      if (runState() !== 'running') return;
+    }
     const signal = what === 'pause' ? pauseSignal : what === 'resume' ? resumeSignal : cancelSignal;
     const handles = [...running.user.values(), ...running.group.values()];
     await Promise.all(handles.map((h) => h.signal(signal).catch(() => undefined)));
@@ -162,6 +172,18 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
   }
   publish();
+  // The run's state goes to the store, where every page looks before its first call (RunStates): a
+  // pause then also holds the pages already queued. One record at a time, always the newest, the
+  // first before any work starts (a store may hold an earlier run's 'cancelled' under the same id).
+  void (async () => {
+    for (;;) {
+      await condition(() => recordedRunState !== runState());
+      const next = runState();
+      await store.recordRunState({ migrationId: options.migrationId, state: next });
+      recordedRunState = next;
+    }
+  })();
+  await condition(() => recordedRunState === runState());
   // The totals are only for progress: they are counted while the accounts go in.
   const counting = input.carried
     ? Promise.resolve()

@@ -11,11 +11,11 @@ import type { FailureEntity } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
-  // Small pages: a user's last page is partly empty and still costs a whole rate token, and a
-  // paused migration's pages already in the queue drain at this queue's rate. Pages of 8 cut the
-  // sample's total time in session 10 but drained a pause's backlog too slowly (docs/benchmarks.md).
-  importmsg: 5,
-  admin_set_msg_read: 10,
+  // Each page is a Temporal round trip (an activity task and a workflow task) on the machine the
+  // calls need too; too large, and a user's last, partly empty page wastes a larger rate token. A
+  // pause holds the pages already queued (RunStates), so their size does not delay it.
+  importmsg: 10,
+  admin_set_msg_read: 20,
   import_group_msg: 4,
   set_unread_msg_num: 10,
 };

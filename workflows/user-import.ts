@@ -17,7 +17,7 @@ import type { PageOutcome } from '../activities/contracts';
 import type { OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
-import { imActivities, runStages, storeActivities, withBatchHalving, type StageStep } from './control';
+import { imActivities, runStages, storeActivities, withBatchHalving, type RunControl, type StageStep } from './control';
 
 type Stage = Exclude<UserStage, 'done'>;
 const STAGES: readonly Stage[] = ['messages', 'readMarks'];
@@ -75,8 +75,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
     historyEventBudget: input.historyEventBudget,
     continueAsNew: (carried, paused) =>
       continueAsNew<typeof userImportWorkflow>({ ...input, paused, batchSizes: { ...input.batchSizes, friends: friendBatch }, carried }),
-    alongside: (mayProceed) => Promise.all([importProfile(mayProceed), importFriends(mayProceed)]).then(([profiles, friends]) => ({ profiles, friends })),
-    step: async (stage, after, mayProceed) => {
+    alongside: (control) => Promise.all([importProfile(control), importFriends(control)]).then(([profiles, friends]) => ({ profiles, friends })),
+    step: async (stage, after, control) => {
       switch (stage) {
         case 'messages': {
           const calls = callsPerActivity('importmsg');
@@ -89,10 +89,10 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           const flush = (atLeast: number) => {
             if (finished.length === 0 || finished.length < atLeast) return;
             const peers = finished;
-            readMarksSent.push(eachPage(mayProceed, (start) => readMarksPage({ peers }, start)));
+            readMarksSent.push(eachPage(control, (start) => readMarksPage({ peers }, start)));
             finished = [];
           };
-          const step = await importWave({ items: 'messages', after, pageSize: calls }, mayProceed, {
+          const step = await importWave({ items: 'messages', after, pageSize: calls }, control, {
             page: (page, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
             afterPage: withReadMarks
               ? (peers) => {
@@ -101,37 +101,37 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
                 }
               : undefined,
           });
-          if (await mayProceed()) flush(1);
+          if (await control.mayProceed()) flush(1);
           const readMarks = (await Promise.all(readMarksSent)).reduce((a, c) => ({ done: a.done + c.done, failed: a.failed + c.failed }), { done: 0, failed: 0 });
           return { ...step, alsoDone: { readMarks } };
         }
         case 'readMarks': {
           // After the messages stage, only the conversations without messages are left.
           const scope = withReadMarks ? 'withoutMessages' : undefined;
-          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, mayProceed, { page: (page) => readMarksPage(scope, page.after ?? undefined, page.items) });
+          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, control, { page: (page) => readMarksPage(scope, page.after ?? undefined, page.items) });
         }
       }
     },
   });
 
-  async function importProfile(mayProceed: () => Promise<boolean>): Promise<Counts> {
-    if (!input.phases.includes('profiles') || !(await mayProceed())) return { done: 0, failed: 0 };
+  async function importProfile(control: RunControl): Promise<Counts> {
+    if (!input.phases.includes('profiles') || !(await control.mayProceed())) return { done: 0, failed: 0 };
     return profileApi.importProfile({ ...base, skipNickAndFace: input.accountListShape });
   }
 
   /** The friend list, one page after another (never concurrently: 30008). */
-  async function importFriends(mayProceed: () => Promise<boolean>): Promise<Counts> {
+  async function importFriends(control: RunControl): Promise<Counts> {
     if (!input.phases.includes('friends')) return { done: 0, failed: 0 };
-    return eachPage(mayProceed, (after) => withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit })));
+    return eachPage(control, (after) => withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit })));
   }
 
   /** Pages one after another from the first to the last (or until cancelled), their counts summed. */
-  async function eachPage(mayProceed: () => Promise<boolean>, page: (after: Cursor | undefined) => Promise<PageOutcome>): Promise<Counts> {
+  async function eachPage(control: RunControl, page: (after: Cursor | undefined) => Promise<PageOutcome>): Promise<Counts> {
     const total = { done: 0, failed: 0 };
     let after: Cursor | undefined;
     do {
-      if (!(await mayProceed())) break;
-      const outcome = await page(after);
+      const outcome = await control.runPage(() => page(after));
+      if (outcome === undefined) break;
       total.done += outcome.done;
       total.failed += outcome.failed;
       after = outcome.next;
@@ -142,8 +142,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   /** One wave: chains of pages side by side (longest first, CHAINS_AT_ONCE at a time), the pages of a chain one after another. */
   async function importWave(
     request: { items: OwnedItems; after: Cursor | undefined; pageSize: number; scope?: ReadMarkScope },
-    mayProceed: () => Promise<boolean>,
-    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<Counts>; afterPage?: (finishedPeers: string[]) => void },
+    control: RunControl,
+    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<PageOutcome>; afterPage?: (finishedPeers: string[]) => void },
   ): Promise<StageStep> {
     const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
     const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
@@ -158,8 +158,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           const chain = chains[nextChain++];
           waiting -= chain.pages.length;
           for (const [i, page] of chain.pages.entries()) {
-            if (!(await mayProceed())) return;
-            const c = await run.page(page, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE)));
+            const c = await control.runPage(() => run.page(page, Math.max(chain.pages.length - i, Math.ceil(waiting / CHAINS_AT_ONCE))));
+            if (c === undefined) return;
             counts.done += c.done;
             counts.failed += c.failed;
             if (page.finishes) run.afterPage?.(page.finishes);
