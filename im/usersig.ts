@@ -83,7 +83,7 @@ export function userSigHmac(secretKey: string, doc: Omit<DecodedUserSig, 'TLS.si
 }
 
 export type UserSigCheck =
-  | { ok: true; identifier: string }
+  | { ok: true; identifier: string; expiresAtS: number }
   | { ok: false; code: number; reason: string };
 
 /**
@@ -111,5 +111,5 @@ export function verifyUserSig(
   if (doc['TLS.identifier'] !== expected.identifier) {
     return { ok: false, code: 70013, reason: 'identifier does not match the UserID in the UserSig' };
   }
-  return { ok: true, identifier: doc['TLS.identifier'] };
+  return { ok: true, identifier: doc['TLS.identifier'], expiresAtS: doc['TLS.time'] + doc['TLS.expire'] };
 }

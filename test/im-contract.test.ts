@@ -126,7 +126,7 @@ test('lost answers and 502s are retryable transport failures that never leak the
 test('UserSig round trip: our admin UserSig verifies as IM verifies it', () => {
   const sig = new AdminUserSig(IM.sdkAppId, IM.secretKey, IM.admin).get();
   const nowS = Math.floor(Date.now() / 1000);
-  expect(verifyUserSig(sig, { ...IM, identifier: IM.admin, nowS })).toEqual({ ok: true, identifier: IM.admin });
+  expect(verifyUserSig(sig, { ...IM, identifier: IM.admin, nowS })).toEqual({ ok: true, identifier: IM.admin, expiresAtS: expect.any(Number) });
   expect(verifyUserSig(sig, { ...IM, identifier: IM.admin, nowS: nowS + 2 * 86400 })).toMatchObject({ ok: false, code: 70001 });
   expect(verifyUserSig(sig, { ...IM, secretKey: 'other', identifier: IM.admin, nowS })).toMatchObject({ ok: false, code: 70009 });
   expect(verifyUserSig(sig, { ...IM, identifier: 'someone', nowS })).toMatchObject({ ok: false, code: 70013 });

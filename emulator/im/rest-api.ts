@@ -150,16 +150,100 @@ function createGroup(ctx: ApiContext, req: z.infer<typeof importGroupSchema>, op
   return group;
 }
 
+// Request schemas, built once: zod compiles a schema when it is made, which per call was most of the emulator's CPU.
+const multiaccountImportRequest = z.union([
+  z.object({ Accounts: z.array(z.string()) }),
+  z.object({ AccountList: z.array(z.object({ UserID: z.string(), Nick: z.string().optional(), FaceUrl: z.string().optional() })) }),
+]);
+const accountImportRequest = z.object({ UserID: z.string(), Nick: z.string().optional(), FaceUrl: z.string().optional() });
+const portraitSetRequest = z.object({ From_Account: z.string(), ProfileItem: z.array(tagValue).min(1) });
+const friendImportRequest = z.object({
+  From_Account: z.string(),
+  AddFriendItem: z
+    .array(
+      z.object({
+        To_Account: z.string(),
+        Remark: z.string().optional(),
+        RemarkTime: z.number().int().optional(),
+        GroupName: z.array(z.string()).optional(),
+        AddSource: z.string(),
+        AddWording: z.string().optional(),
+        AddTime: z.number().int().optional(),
+        CustomItem: z.array(tagValue).optional(),
+      }),
+    )
+    .min(1),
+});
+const importmsgRequest = z.object({
+  SyncFromOldSystem: z.number().int(),
+  From_Account: z.string(),
+  To_Account: z.string(),
+  MsgSeq: uint32.optional(),
+  MsgRandom: uint32,
+  MsgTimeStamp: z.number().int(),
+  MsgBody: z.array(z.unknown()),
+  CloudCustomData: z.string().optional(),
+});
+const adminSetMsgReadRequest = z.object({ Report_Account: z.string(), Peer_Account: z.string(), MsgReadTime: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional() });
+const importGroupMemberRequest = z.object({
+  GroupId: z.string(),
+  MemberList: z.array(z.object({ Member_Account: z.string(), Role: z.literal('Admin').optional(), JoinTime: z.number().int().optional(), UnreadMsgNum: z.number().int().min(0).optional() })).min(1),
+});
+const importGroupMsgRequest = z.object({
+  GroupId: z.string(),
+  RecentContactFlag: z.number().int().optional(),
+  MsgList: z.array(z.object({ From_Account: z.string(), SendTime: z.number().int(), Random: uint32.optional(), MsgBody: z.array(z.unknown()) })).min(1),
+  TopicId: z.string().optional(),
+});
+const setUnreadMsgNumRequest = z.object({ GroupId: z.string(), Member_Account: z.string(), UnreadMsgNum: z.number().int().min(0) });
+const sendmsgRequest = z.object({
+  SyncOtherMachine: z.number().int().optional(),
+  From_Account: z.string().optional(),
+  To_Account: z.string(),
+  MsgLifeTime: z.number().int().optional(),
+  MsgSeq: uint32.optional(),
+  MsgRandom: uint32,
+  MsgBody: z.array(z.unknown()),
+  CloudCustomData: z.string().optional(),
+  ForbidCallbackControl: z.array(z.string()).optional(),
+  SendMsgControl: z.array(z.string()).optional(),
+});
+const modifyGroupBaseInfoRequest = z.object({
+  GroupId: z.string(),
+  Name: z.string().min(1).optional(),
+  Introduction: z.string().optional(),
+  Notification: z.string().optional(),
+  FaceUrl: z.string().optional(),
+  MaxMemberNum: z.number().int().positive().optional(),
+  ApplyJoinOption: z.string().optional(),
+  MuteAllMember: z.enum(['On', 'Off']).optional(),
+  AppDefinedData: z.array(keyValue).optional(),
+});
+const addGroupMemberRequest = z.object({ GroupId: z.string(), Silence: z.number().int().optional(), MemberList: z.array(z.object({ Member_Account: z.string() })).min(1) });
+const deleteGroupMemberRequest = z.object({ GroupId: z.string(), Silence: z.number().int().optional(), Reason: z.string().optional(), MemberToDel_Account: z.array(z.string()).min(1) });
+const sendGroupMsgRequest = z.object({
+  GroupId: z.string(),
+  Random: uint32,
+  MsgBody: z.array(z.unknown()),
+  From_Account: z.string().optional(),
+  CloudCustomData: z.string().optional(),
+  ForbidCallbackControl: z.array(z.string()).optional(),
+  SendMsgControl: z.array(z.string()).optional(),
+  OnlineOnlyFlag: z.number().int().optional(),
+  MsgPriority: z.string().optional(),
+});
+const destroyGroupRequest = z.object({ GroupId: z.string() });
+const accountCheckRequest = z.object({ CheckItem: z.array(z.object({ UserID: z.string() })).min(1) });
+const portraitGetRequest = z.object({ To_Account: z.array(z.string()).min(1), TagList: z.array(z.string()).min(1) });
+const friendGetRequest = z.object({ From_Account: z.string(), StartIndex: z.number().int().min(0), StandardSequence: z.number().int().optional(), CustomSequence: z.number().int().optional() });
+const adminGetroammsgRequest = z.object({ Operator_Account: z.string(), Peer_Account: z.string(), MaxCnt: z.number().int().positive(), MinTime: z.number().int(), MaxTime: z.number().int(), LastMsgKey: z.string().optional() });
+const getGroupInfoRequest = z.object({ GroupIdList: z.array(z.string()).min(1), ResponseFilter: z.unknown().optional() });
+const getGroupMemberInfoRequest = z.object({ GroupId: z.string(), Limit: z.number().int().positive().optional(), Offset: z.number().int().min(0).optional(), MemberInfoFilter: z.array(z.string()).optional() });
+const groupMsgGetSimpleRequest = z.object({ GroupId: z.string(), ReqMsgNumber: z.number().int().positive(), ReqMsgSeq: z.number().int().optional(), WithRecalledMsg: z.number().int().optional() });
+
 export const REST_HANDLERS: Record<ImApiName, Handler> = {
   multiaccount_import(body, ctx) {
-    const req = parse(
-      z.union([
-        z.object({ Accounts: z.array(z.string()) }),
-        z.object({ AccountList: z.array(z.object({ UserID: z.string(), Nick: z.string().optional(), FaceUrl: z.string().optional() })) }),
-      ]),
-      body,
-      70402,
-    );
+    const req = parse(multiaccountImportRequest, body, 70402);
     const items = 'Accounts' in req ? req.Accounts.map((UserID) => ({ UserID, Nick: undefined, FaceUrl: undefined })) : req.AccountList;
     const FailAccounts: string[] = [];
     for (const item of items) {
@@ -171,14 +255,14 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   account_import(body, ctx) {
-    const req = parse(z.object({ UserID: z.string(), Nick: z.string().optional(), FaceUrl: z.string().optional() }), body, 70402);
+    const req = parse(accountImportRequest, body, 70402);
     if (!isValidUserId(req.UserID)) throw new ApiError(70402, 'invalid UserID');
     ctx.state.ensureAccount(req.UserID, req.Nick, req.FaceUrl);
     return {};
   },
 
   portrait_set(body, ctx) {
-    const req = parse(z.object({ From_Account: z.string(), ProfileItem: z.array(tagValue).min(1) }), body, 40001);
+    const req = parse(portraitSetRequest, body, 40001);
     const account = ctx.state.accounts.get(req.From_Account);
     if (!account) throw new ApiError(40003, 'requested account does not exist');
     const standard = new Map<string, (typeof PROFILE_TAGS)[keyof typeof PROFILE_TAGS]>(Object.values(PROFILE_TAGS).map((t) => [t.tag, t]));
@@ -195,27 +279,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   friend_import(body, ctx) {
-    const req = parse(
-      z.object({
-        From_Account: z.string(),
-        AddFriendItem: z
-          .array(
-            z.object({
-              To_Account: z.string(),
-              Remark: z.string().optional(),
-              RemarkTime: z.number().int().optional(),
-              GroupName: z.array(z.string()).optional(),
-              AddSource: z.string(),
-              AddWording: z.string().optional(),
-              AddTime: z.number().int().optional(),
-              CustomItem: z.array(tagValue).optional(),
-            }),
-          )
-          .min(1),
-      }),
-      body,
-      30001,
-    );
+    const req = parse(friendImportRequest, body, 30001);
     if (!ctx.state.hasAccount(req.From_Account)) throw new ApiError(30003, 'requested account does not exist');
     let list = ctx.state.friends.get(req.From_Account);
     if (!list) ctx.state.friends.set(req.From_Account, (list = new Map()));
@@ -246,20 +310,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   importmsg(body, ctx) {
-    const req = parse(
-      z.object({
-        SyncFromOldSystem: z.number().int(),
-        From_Account: z.string(),
-        To_Account: z.string(),
-        MsgSeq: uint32.optional(),
-        MsgRandom: uint32,
-        MsgTimeStamp: z.number().int(),
-        MsgBody: z.array(z.unknown()),
-        CloudCustomData: z.string().optional(),
-      }),
-      body,
-      90001,
-    );
+    const req = parse(importmsgRequest, body, 90001);
     if (req.SyncFromOldSystem !== SYNC_FROM_OLD_SYSTEM.history && req.SyncFromOldSystem !== SYNC_FROM_OLD_SYSTEM.realtime) {
       throw new ApiError(90030, 'SyncFromOldSystem must be 2 or 5');
     }
@@ -290,7 +341,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   admin_set_msg_read(body, ctx) {
-    const req = parse(z.object({ Report_Account: z.string(), Peer_Account: z.string(), MsgReadTime: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional() }), body, 90001);
+    const req = parse(adminSetMsgReadRequest, body, 90001);
     if (!ctx.state.hasAccount(req.Report_Account)) throw new ApiError(90008, 'Report_Account does not exist');
     if (!ctx.state.hasAccount(req.Peer_Account)) throw new ApiError(90003, 'Peer_Account does not exist');
     ctx.state.readMarks.set(`${req.Report_Account}|${req.Peer_Account}`, req.MsgReadTime !== undefined ? Number(req.MsgReadTime) : ctx.nowS);
@@ -306,14 +357,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   import_group_member(body, ctx) {
-    const req = parse(
-      z.object({
-        GroupId: z.string(),
-        MemberList: z.array(z.object({ Member_Account: z.string(), Role: z.literal('Admin').optional(), JoinTime: z.number().int().optional(), UnreadMsgNum: z.number().int().min(0).optional() })).min(1),
-      }),
-      body,
-      10004,
-    );
+    const req = parse(importGroupMemberRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const MemberList = req.MemberList.map((m) => {
       if (group.members.has(m.Member_Account)) return { Member_Account: m.Member_Account, Result: 2 };
@@ -329,16 +373,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   import_group_msg(body, ctx) {
-    const req = parse(
-      z.object({
-        GroupId: z.string(),
-        RecentContactFlag: z.number().int().optional(),
-        MsgList: z.array(z.object({ From_Account: z.string(), SendTime: z.number().int(), Random: uint32.optional(), MsgBody: z.array(z.unknown()) })).min(1),
-        TopicId: z.string().optional(),
-      }),
-      body,
-      10004,
-    );
+    const req = parse(importGroupMsgRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const ImportMsgResult: Array<{ Result: number; MsgSeq?: number; MsgTime: number }> = [];
     let imported = false;
@@ -363,7 +398,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   set_unread_msg_num(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string(), Member_Account: z.string(), UnreadMsgNum: z.number().int().min(0) }), body, 10004);
+    const req = parse(setUnreadMsgNumRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const member = group.members.get(req.Member_Account);
     if (!member) throw new ApiError(10004, 'not a member of the group');
@@ -373,22 +408,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   sendmsg(body, ctx) {
-    const req = parse(
-      z.object({
-        SyncOtherMachine: z.number().int().optional(),
-        From_Account: z.string().optional(),
-        To_Account: z.string(),
-        MsgLifeTime: z.number().int().optional(),
-        MsgSeq: uint32.optional(),
-        MsgRandom: uint32,
-        MsgBody: z.array(z.unknown()),
-        CloudCustomData: z.string().optional(),
-        ForbidCallbackControl: z.array(z.string()).optional(),
-        SendMsgControl: z.array(z.string()).optional(),
-      }),
-      body,
-      90001,
-    );
+    const req = parse(sendmsgRequest, body, 90001);
     const msgBody = parse(bodySchema, req.MsgBody, 90002);
     if (messageBytes(msgBody, req.CloudCustomData) > MAX_MESSAGE_BYTES) throw new ApiError(93000, 'JSON body too long, at most 12 KB');
     const from = req.From_Account ?? ctx.admin;
@@ -423,21 +443,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   modify_group_base_info(body, ctx) {
-    const req = parse(
-      z.object({
-        GroupId: z.string(),
-        Name: z.string().min(1).optional(),
-        Introduction: z.string().optional(),
-        Notification: z.string().optional(),
-        FaceUrl: z.string().optional(),
-        MaxMemberNum: z.number().int().positive().optional(),
-        ApplyJoinOption: z.string().optional(),
-        MuteAllMember: z.enum(['On', 'Off']).optional(),
-        AppDefinedData: z.array(keyValue).optional(),
-      }),
-      body,
-      10004,
-    );
+    const req = parse(modifyGroupBaseInfoRequest, body, 10004);
     const group = requireGroup(ctx, req.GroupId);
     checkGroupFields(req);
     const changed = applyGroupProfile(group, req);
@@ -448,7 +454,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   add_group_member(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string(), Silence: z.number().int().optional(), MemberList: z.array(z.object({ Member_Account: z.string() })).min(1) }), body, 10004);
+    const req = parse(addGroupMemberRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const missing = req.MemberList.find((m) => !ctx.state.hasAccount(m.Member_Account));
     if (missing) throw new ApiError(10019, `${missing.Member_Account} does not exist`);
@@ -464,7 +470,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   delete_group_member(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string(), Silence: z.number().int().optional(), Reason: z.string().optional(), MemberToDel_Account: z.array(z.string()).min(1) }), body, 10004);
+    const req = parse(deleteGroupMemberRequest, body, 10004);
     const group = requireGroup(ctx, req.GroupId);
     if (group.type === 'AVChatRoom') throw new ApiError(10004, 'AVChatRoom members cannot be removed');
     const removed = req.MemberToDel_Account.filter((a) => group.members.delete(a));
@@ -473,21 +479,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   send_group_msg(body, ctx) {
-    const req = parse(
-      z.object({
-        GroupId: z.string(),
-        Random: uint32,
-        MsgBody: z.array(z.unknown()),
-        From_Account: z.string().optional(),
-        CloudCustomData: z.string().optional(),
-        ForbidCallbackControl: z.array(z.string()).optional(),
-        SendMsgControl: z.array(z.string()).optional(),
-        OnlineOnlyFlag: z.number().int().optional(),
-        MsgPriority: z.string().optional(),
-      }),
-      body,
-      10004,
-    );
+    const req = parse(sendGroupMsgRequest, body, 10004);
     const group = requireGroup(ctx, req.GroupId);
     const msgBody = parse(bodySchema, req.MsgBody, 10004);
     if (messageBytes(msgBody, req.CloudCustomData) > MAX_MESSAGE_BYTES) throw new ApiError(80002, 'message body too long, at most 12 KB');
@@ -505,7 +497,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   destroy_group(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string() }), body, 10004);
+    const req = parse(destroyGroupRequest, body, 10004);
     const group = requireGroup(ctx, req.GroupId);
     ctx.state.groups.delete(req.GroupId);
     ctx.emit(destroyedCallback(group, REST_API_PLATFORM));
@@ -513,14 +505,14 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   account_check(body, ctx) {
-    const req = parse(z.object({ CheckItem: z.array(z.object({ UserID: z.string() })).min(1) }), body, 70402);
+    const req = parse(accountCheckRequest, body, 70402);
     return {
       ResultItem: req.CheckItem.map(({ UserID }) => ({ UserID, ResultCode: 0, ResultInfo: '', AccountStatus: ctx.state.hasAccount(UserID) ? 'Imported' : 'NotImported' })),
     };
   },
 
   portrait_get(body, ctx) {
-    const req = parse(z.object({ To_Account: z.array(z.string()).min(1), TagList: z.array(z.string()).min(1) }), body, 40001);
+    const req = parse(portraitGetRequest, body, 40001);
     const Fail_Account: string[] = [];
     const UserProfileItem = req.To_Account.map((id) => {
       const account = ctx.state.accounts.get(id);
@@ -535,7 +527,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   friend_get(body, ctx) {
-    const req = parse(z.object({ From_Account: z.string(), StartIndex: z.number().int().min(0), StandardSequence: z.number().int().optional(), CustomSequence: z.number().int().optional() }), body, 30001);
+    const req = parse(friendGetRequest, body, 30001);
     if (!ctx.state.hasAccount(req.From_Account)) throw new ApiError(30003, 'requested account does not exist');
     const all = [...(ctx.state.friends.get(req.From_Account)?.values() ?? [])];
     const pageSize = 100;
@@ -562,11 +554,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   admin_getroammsg(body, ctx) {
-    const req = parse(
-      z.object({ Operator_Account: z.string(), Peer_Account: z.string(), MaxCnt: z.number().int().positive(), MinTime: z.number().int(), MaxTime: z.number().int(), LastMsgKey: z.string().optional() }),
-      body,
-      90001,
-    );
+    const req = parse(adminGetroammsgRequest, body, 90001);
     if (!ctx.state.hasAccount(req.Operator_Account)) throw new ApiError(90008, 'Operator_Account does not exist');
     if (!ctx.state.hasAccount(req.Peer_Account)) throw new ApiError(90003, 'Peer_Account does not exist');
     const list = ctx.state.conversations.get(ImState.conversationKey(req.Operator_Account, req.Peer_Account)) ?? [];
@@ -607,7 +595,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   get_group_info(body, ctx) {
-    const req = parse(z.object({ GroupIdList: z.array(z.string()).min(1), ResponseFilter: z.unknown().optional() }), body, 10004);
+    const req = parse(getGroupInfoRequest, body, 10004);
     return {
       GroupInfo: req.GroupIdList.map((GroupId) => {
         const g = ctx.state.groups.get(GroupId);
@@ -636,7 +624,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   get_group_member_info(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string(), Limit: z.number().int().positive().optional(), Offset: z.number().int().min(0).optional(), MemberInfoFilter: z.array(z.string()).optional() }), body, 10004);
+    const req = parse(getGroupMemberInfoRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const all = [...group.members.values()];
     const offset = req.Offset ?? 0;
@@ -645,7 +633,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   },
 
   group_msg_get_simple(body, ctx) {
-    const req = parse(z.object({ GroupId: z.string(), ReqMsgNumber: z.number().int().positive(), ReqMsgSeq: z.number().int().optional(), WithRecalledMsg: z.number().int().optional() }), body, 10004);
+    const req = parse(groupMsgGetSimpleRequest, body, 10004);
     const group = requireImportableGroup(ctx, req.GroupId);
     const maxSeq = req.ReqMsgSeq ?? group.nextSeq - 1;
     // Messages are stored in seq order: take the newest ReqMsgNumber at or below maxSeq, newest first.
