@@ -161,6 +161,8 @@ export class ImClient {
       // IM does not redirect; without redirects axios uses plain http(s) instead of wrapping every
       // call in follow-redirects (a few percent of a busy worker's CPU in a profile).
       maxRedirects: 0,
+      // Without a proxy in the environment, axios need not look for one on every call (a fifth of its CPU per call).
+      proxy: proxyInEnvironment() ? undefined : false,
       transitional: { clarifyTimeoutError: true },
     });
     this.userSig = new AdminUserSig(options.sdkAppId, options.secretKey, options.admin);
@@ -336,4 +338,10 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Whether the environment names an HTTP proxy the way axios reads it (proxy-from-env). */
+function proxyInEnvironment(env: NodeJS.ProcessEnv = process.env): boolean {
+  const names = ['http_proxy', 'https_proxy', 'all_proxy', 'npm_config_proxy', 'npm_config_http_proxy', 'npm_config_https_proxy'];
+  return names.some((name) => Boolean(env[name] || env[name.toUpperCase()]));
 }

@@ -11,10 +11,11 @@ import type { FailureEntity } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
-  // Each page is a Temporal round trip (an activity task and a workflow task) on the machine the
-  // calls need too; too large, and a user's last, partly empty page wastes a larger rate token. A
-  // pause holds the pages already queued (RunStates), so their size does not delay it.
-  importmsg: 10,
+  // A page is one token of its queue's rate, whatever it holds, and each user's last page is partly
+  // empty: the sample datasets' pages of 5 can fill 94-96 % of importmsg's rate, pages of 10 only
+  // 86-91 %. Larger pages save Temporal round trips, which only matters while the workers' CPU is
+  // the bound, not IM's rate (docs/benchmarks.md). A pause holds queued pages (RunStates) at any size.
+  importmsg: 5,
   admin_set_msg_read: 20,
   import_group_msg: 4,
   set_unread_msg_num: 10,
