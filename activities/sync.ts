@@ -11,7 +11,6 @@
  * Permanent refusals settle the event as `rejected` with the reason (reported by `sync status`);
  * anything transient throws, and the entity workflow's retry keeps later events queued behind it.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
@@ -46,7 +45,8 @@ const PERMANENT_IM_CLASSES = new Set(['missing-reference', 'invalid', 'content-r
  * local-activity slots busy ones need) and per apply.
  */
 const LINGER_MS = 250;
-const LINGER_POLL_MS = 10;
+/** How often a watch looks at the journal for events a gateway in another process recorded (one in this process wakes it at once). */
+const LINGER_POLL_MS = 25;
 const MAX_LINGERING = 32;
 const LINGER_WITHIN_MS = 2_000;
 
@@ -62,8 +62,8 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     if (lingering >= MAX_LINGERING || Date.now() >= until) return undefined;
     lingering++;
     try {
-      while (Date.now() < until) {
-        await sleep(LINGER_POLL_MS);
+      for (let now = Date.now(); now < until; now = Date.now()) {
+        await journal.recordedOrAfter(entityId, Math.min(LINGER_POLL_MS, until - now));
         const eventId = journal.firstPendingOf(entityId);
         if (eventId !== undefined) return eventId;
       }

@@ -50,11 +50,17 @@ CREATE INDEX IF NOT EXISTS sync_events_pending_by_entity ON sync_events (entity_
 CREATE TABLE IF NOT EXISTS sync_control (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, changed_at INTEGER NOT NULL);
 `;
 
+/** Wake-ups for `recordedOrAfter`, by entity, shared by every journal over one database in this process (gateway and worker). */
+const WAITING = new WeakMap<Database.Database, Map<string, Set<() => void>>>();
+
 export class SyncJournal {
   private readonly stmt;
+  private readonly waiting: Map<string, Set<() => void>>;
 
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
+    this.waiting = WAITING.get(db) ?? new Map();
+    WAITING.set(db, this.waiting);
     this.stmt = {
       insert: db.prepare(
         `INSERT INTO sync_events (event_id, direction, kind, entity_id, payload, received_at, outcome, settled_at, detail)
@@ -71,7 +77,28 @@ export class SyncJournal {
   /** Records an event once; false when its id was already known (a redelivery). */
   record(e: Omit<JournalEntry, 'settledAtMs'>): boolean {
     const settled = e.outcome === 'pending' ? null : e.receivedAtMs;
-    return this.stmt.insert.run({ ...e, payload: JSON.stringify(e.payload), settledAtMs: settled, detail: e.detail ?? null }).changes === 1;
+    const recorded = this.stmt.insert.run({ ...e, payload: JSON.stringify(e.payload), settledAtMs: settled, detail: e.detail ?? null }).changes === 1;
+    if (recorded && e.outcome === 'pending') for (const wake of this.waiting.get(e.entityId) ?? []) wake();
+    return recorded;
+  }
+
+  /**
+   * Resolves as soon as this process records an event of the entity, or after `ms` at the latest:
+   * a gateway in another process writes to the same file unseen, so callers look again then.
+   */
+  recordedOrAfter(entityId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        const set = this.waiting.get(entityId);
+        set?.delete(wake);
+        if (set?.size === 0) this.waiting.delete(entityId);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      const set = this.waiting.get(entityId) ?? new Set();
+      this.waiting.set(entityId, set.add(wake));
+    });
   }
 
   get(eventId: string): JournalEntry | undefined {
