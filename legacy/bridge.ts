@@ -4,9 +4,8 @@
  * echo loops. Message bodies use IM's element list, as in the bundle.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { z } from 'zod';
+import { postJson } from './http-post';
 import { GROUP_TYPES, MsgBody } from '../im/messages';
 
 /** Headers of every signed request, in both directions. */
@@ -133,24 +132,19 @@ export class LegacyWriteRejected extends Error {
   readonly type = 'legacy-rejected';
 }
 
-/**
- * The HTTP implementation of the documented contract: one signed POST per write, idempotent by
- * origin event id, over kept-alive connections (node:http: a third of fetch's CPU per call).
- */
+/** The HTTP implementation of the documented contract: one signed POST per write, idempotent by origin event id. */
 export class HttpLegacyWriter implements LegacyWriter {
   private readonly url: URL;
-  private readonly agent: http.Agent;
 
   constructor(private readonly opts: { baseUrl: string; secret: string; timeoutMs?: number }) {
     this.url = new URL(LEGACY_WRITE_PATH, opts.baseUrl);
-    this.agent = new (this.url.protocol === 'https:' ? https : http).Agent({ keepAlive: true, maxSockets: 64 });
   }
 
   async write(w: LegacyWrite): Promise<void> {
     const body = JSON.stringify(w);
     let res: { status: number; text: string };
     try {
-      res = await this.post(body, { ...signedBridgeHeaders(this.opts.secret, body), [BRIDGE_HEADERS.idempotencyKey]: w.origin.eventId });
+      res = await postJson(this.url, body, { ...signedBridgeHeaders(this.opts.secret, body), [BRIDGE_HEADERS.idempotencyKey]: w.origin.eventId }, this.opts.timeoutMs ?? 10_000);
     } catch (err) {
       throw new Error(`old system unreachable: ${(err as Error).message}`);
     }
@@ -160,25 +154,5 @@ export class HttpLegacyWriter implements LegacyWriter {
     // 408/429 and 5xx are transient; any other 4xx is the old system saying no for good.
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new LegacyWriteRejected(reason);
     throw new Error(reason);
-  }
-
-  private post(body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-    const timeoutMs = this.opts.timeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const req = (this.url.protocol === 'https:' ? https : http).request(
-        this.url,
-        { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
-      );
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      req.on('close', () => clearTimeout(timer));
-      req.on('error', reject);
-      req.end(body);
-    });
   }
 }

@@ -27,6 +27,7 @@ import {
   type ApiContext,
   type EmittedCallback,
 } from './rest-api';
+import { postJson } from '../../legacy/http-post';
 import { ImState, type EmulatorSnapshot } from './state';
 
 export type { EmulatorSnapshot } from './state';
@@ -156,14 +157,8 @@ class CallbackSender {
         params.set('RequestTime', requestTime);
       }
       try {
-        const res = await fetch(`${url}${url.includes('?') ? '&' : '?'}${params}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(IM_CALLBACK_TIMEOUT_MS),
-        });
-        await res.text();
-        if (res.ok) this.sent++;
+        const res = await postJson(`${url}${url.includes('?') ? '&' : '?'}${params}`, JSON.stringify(body), {}, IM_CALLBACK_TIMEOUT_MS);
+        if (res.status >= 200 && res.status < 300) this.sent++;
         else this.failed++;
       } catch {
         this.failed++;

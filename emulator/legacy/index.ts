@@ -18,6 +18,7 @@ import {
   type LegacyEvent,
   type Origin,
 } from '../../legacy/bridge';
+import { postJson } from '../../legacy/http-post';
 
 export interface LegacyMessage {
   messageId: string;
@@ -133,9 +134,8 @@ export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<
         }
         if (!gatewayUrl) continue;
         try {
-          const res = await fetch(`${gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(opts.secret, body), body, signal: AbortSignal.timeout(5000) });
-          await res.text();
-          if (res.ok) {
+          const res = await postJson(`${gatewayUrl}${LEGACY_EVENTS_PATH}`, body, signedBridgeHeaders(opts.secret, body), 5000);
+          if (res.status >= 200 && res.status < 300) {
             record.ackedAtMs = Date.now();
             return;
           }
