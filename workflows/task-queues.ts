@@ -12,7 +12,7 @@ import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
   // A page is one token of its queue's rate, whatever it holds, and each user's last page is partly
-  // empty: the sample datasets' pages of 5 can fill 94-96 % of importmsg's rate, pages of 10 only
+  // empty: on the benchmark datasets pages of 5 can fill 94-96 % of importmsg's rate, pages of 10 only
   // 86-91 %. Larger pages save Temporal round trips, which only matters while the workers' CPU is
   // the bound, not IM's rate (docs/benchmarks.md). A pause holds queued pages (RunStates) at any size.
   importmsg: 5,
