@@ -80,6 +80,8 @@ export interface CarriedMigrationState {
   totals: PhaseTotals;
   counts: PhaseCounts;
   accountsDone: boolean;
+  /** Where the accounts go on after a continue-as-new in their phase. */
+  accountCursor?: Cursor;
   userCursor?: Cursor;
   usersDone: boolean;
   groupCursor?: Cursor;

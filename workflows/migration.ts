@@ -194,10 +194,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
   // Accounts: batches side by side, each one multiaccount_import call.
   let accountBatch = options.batchSizes.accounts;
-  let accountCursor: string | undefined;
   while (!state.accountsDone && !draining) {
     if (!(await control.mayProceed())) break;
-    const plan = await store.planAccountBatches({ after: accountCursor, batchSize: accountBatch, batches: options.accountConcurrency });
+    const plan = await store.planAccountBatches({ after: state.accountCursor, batchSize: accountBatch, batches: options.accountConcurrency });
     const batchSize = accountBatch;
     await Promise.all(
       plan.starts.map(async (after) => {
@@ -210,7 +209,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         publish();
       }),
     );
-    accountCursor = plan.next;
+    state.accountCursor = plan.next;
     if (plan.next === undefined) state.accountsDone = true;
     if (historyBudgetReached(options.historyEventBudget)) draining = true;
   }
@@ -327,7 +326,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   if (draining && !state.cancelled) {
     await condition(() => running.user.size === 0 && running.group.size === 0);
     await condition(allHandlersFinished);
-    return continueAsNew<typeof migrationWorkflow>({ options, carried: state });
+    // A halved account batch stays halved, as the children keep theirs.
+    return continueAsNew<typeof migrationWorkflow>({ options: { ...options, batchSizes: { ...options.batchSizes, accounts: accountBatch } }, carried: state });
   }
 
   await condition(() => running.user.size === 0 && running.group.size === 0);
