@@ -56,8 +56,8 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
   let lingering = 0;
   /** The entity's next pending event if one arrives within `lingerMs`, while this process has lingering to spare. */
   async function nextSoon(entityId: string, applyStartedMs: number): Promise<string | undefined> {
-    // The apply ends within its window whatever it finds: a local activity that outlives 80 % of
-    // the workflow task timeout makes the SDK heartbeat the task, which a slow machine can miss.
+    // The apply ends within its window whatever it finds, so a busy entity's apply cannot run on
+    // indefinitely (past 80 % of the workflow task timeout the SDK must heartbeat the task).
     const until = Math.min(Date.now() + lingerMs, applyStartedMs + Math.max(LINGER_WITHIN_MS, lingerMs));
     if (lingering >= MAX_LINGERING || Date.now() >= until) return undefined;
     lingering++;
