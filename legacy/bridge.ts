@@ -142,14 +142,14 @@ export class HttpLegacyWriter implements LegacyWriter {
 
   async write(w: LegacyWrite): Promise<void> {
     const body = JSON.stringify(w);
-    let res: { status: number; text: string };
+    let res: Awaited<ReturnType<typeof postJson>>;
     try {
       res = await postJson(this.url, body, { ...signedBridgeHeaders(this.opts.secret, body), [BRIDGE_HEADERS.idempotencyKey]: w.origin.eventId }, this.opts.timeoutMs ?? 10_000);
     } catch (err) {
       throw new Error(`old system unreachable: ${(err as Error).message}`);
     }
-    const { status, text } = res;
-    if (status >= 200 && status < 300) return;
+    const { ok, status, text } = res;
+    if (ok) return;
     const reason = `old system answered HTTP ${status}: ${text.slice(0, 200)}`;
     // 408/429 and 5xx are transient; any other 4xx is the old system saying no for good.
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new LegacyWriteRejected(reason);

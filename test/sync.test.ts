@@ -29,6 +29,8 @@ const IM = { sdkAppId: 1400000777, secretKey: 'sync-test-key', admin: 'administr
 const SECRET = 'sync-test-bridge-secret';
 const TOKEN = 'sync-test-callback-token';
 const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
+/** An old-system one-to-one message event as the routing service posts it (docs/legacy-bridge.md). */
+const oldMessage = (id: string, from: string, to: string, t: string) => ({ eventId: id, type: 'message', messageId: `${id}-m`, from, to, time: Math.floor(Date.now() / 1000), body: text(t) });
 const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -154,7 +156,7 @@ describe('live two-way sync', () => {
       expect((await postCallback()).status).toBe(200);
       expect((await postCallback()).status).toBe(200);
 
-      const event = { eventId: `${tag}-1`, type: 'message', messageId: `${tag}-m1`, from: frank, to: erin, time: Math.floor(Date.now() / 1000), body: text(`${tag} posted twice by the old system`) };
+      const event = oldMessage(`${tag}-1`, frank, erin, `${tag} posted twice by the old system`);
       const postEvent = (e: object) => postLegacyEvent(c, e);
       expect((await postEvent(event)).status).toBe(200);
       expect((await postEvent(event)).status).toBe(200);
@@ -179,7 +181,7 @@ describe('live two-way sync', () => {
       const entity: SyncEntity = { kind: 'conversation', users: [kate, liam] };
       const entityId = syncEntityWorkflowId(prefix, entity);
       // The gateway journalled this one; its signal is still on its way (or the gateway died before sending it).
-      const early = { type: 'message', eventId: `${tag}-1`, messageId: `${tag}-m1`, from: kate, to: liam, time: Math.floor(Date.now() / 1000), body: text(`${tag} #1 journalled first`) };
+      const early = oldMessage(`${tag}-1`, kate, liam, `${tag} #1 journalled first`);
       c.journal.record({ eventId: `old:msg:${early.messageId}`, direction: 'oldToNew', kind: 'message', entityId, payload: early, receivedAtMs: Date.now(), outcome: 'pending' });
       await sleep(5);
       await c.legacy.asUser(liam).sendMessage(kate, text(`${tag} #2 sent next`));
@@ -208,9 +210,9 @@ describe('live two-way sync', () => {
       [olga, paul],
       async (c, prefix) => {
         const post = (e: object) => postLegacyEvent(c, e);
-        const message = (n: number) => ({ eventId: `${tag}-${n}`, type: 'message', messageId: `${tag}-m${n}`, from: olga, to: paul, time: Math.floor(Date.now() / 1000), body: text(`${tag} #${n}`) });
+        const message = (n: number) => oldMessage(`${tag}-${n}`, olga, paul, `${tag} #${n}`);
         expect((await post(message(1))).status).toBe(200);
-        await waitFor(() => c.journal.get(`old:msg:${tag}-m1`)?.outcome === 'applied');
+        await waitFor(() => c.journal.get(`old:msg:${tag}-1-m`)?.outcome === 'applied');
         expect((await post(message(2))).status).toBe(200);
         await c.settled();
         expect(imTexts(tag)).toEqual([`${tag} #1`, `${tag} #2`]);
@@ -219,7 +221,7 @@ describe('live two-way sync', () => {
         // One local activity (one marker in the history) applied both, when the second event came
         // well inside the watch: it runs 5 s from the apply's start, which is after the first's receipt.
         const applies = (await entityWorkflow.fetchHistory()).events?.filter((e) => e.markerRecordedEventAttributes) ?? [];
-        const [first, second] = [1, 2].map((n) => c.journal.get(`old:msg:${tag}-m${n}`) as JournalEntry);
+        const [first, second] = [1, 2].map((n) => c.journal.get(`old:msg:${tag}-${n}-m`) as JournalEntry);
         const within = second.receivedAtMs - first.receivedAtMs < 4000;
         // A failure shows the timings and what each apply returned.
         const results = applies.map((e) => Buffer.from(e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data ?? []).toString());

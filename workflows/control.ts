@@ -115,19 +115,14 @@ export class RunControl {
     return !this.cancelled;
   }
 
-  /** After a page came back held: wait for the pause to arrive here, then while paused; false when cancelled. */
-  async afterHeld(): Promise<boolean> {
-    await condition(() => this.paused || this.cancelled, HELD_PAGE_WAIT);
-    return this.mayProceed();
-  }
-
   /** One page, once the run may proceed, again after resume if it came back held; undefined when cancelled. */
   async runPage<T extends PageOutcome>(page: () => Promise<T>): Promise<T | undefined> {
-    if (!(await this.mayProceed())) return undefined;
     for (;;) {
+      if (!(await this.mayProceed())) return undefined;
       const outcome = await page();
       if (!outcome.held) return outcome;
-      if (!(await this.afterHeld())) return undefined;
+      // Held: the pause is on its way here by signal; wait for it before asking again.
+      await condition(() => this.paused || this.cancelled, HELD_PAGE_WAIT);
     }
   }
 }
@@ -161,13 +156,10 @@ export class ProgressReporter {
 }
 
 /** What one step of a staged child returns: its counts, where the stage goes on, or that the child ends. */
-export interface StageStep extends Counts {
-  next?: Cursor;
+export interface StageStep extends PageOutcome {
   end?: ChildOutcome;
   /** Work of other phases done within the step (a user's read marks follow each conversation's messages). */
   alsoDone?: ProgressDelta;
-  /** The step's page came back held (PageOutcome): run the step again from the same cursor after resume. */
-  held?: true;
 }
 
 /**
@@ -223,11 +215,9 @@ export async function runStages<S extends string>(opts: {
       await finish();
       return opts.continueAsNew({ stage, cursor }, control.paused);
     }
-    const result = await opts.step(stage, cursor, control);
-    if (result.held) {
-      await control.afterHeld();
-      continue;
-    }
+    // A step that is one page (a group's) comes back held like any page; cancelled, the loop's check ends the run.
+    const result = await control.runPage(() => opts.step(stage, cursor, control));
+    if (result === undefined) continue;
     progress.add(phase, result);
     addAll(result.alsoDone);
     if (result.end) {

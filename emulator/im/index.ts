@@ -158,7 +158,7 @@ class CallbackSender {
       }
       try {
         const res = await postJson(`${url}${url.includes('?') ? '&' : '?'}${params}`, JSON.stringify(body), {}, IM_CALLBACK_TIMEOUT_MS);
-        if (res.status >= 200 && res.status < 300) this.sent++;
+        if (res.ok) this.sent++;
         else this.failed++;
       } catch {
         this.failed++;

@@ -135,7 +135,7 @@ export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<
         if (!gatewayUrl) continue;
         try {
           const res = await postJson(`${gatewayUrl}${LEGACY_EVENTS_PATH}`, body, signedBridgeHeaders(opts.secret, body), 5000);
-          if (res.status >= 200 && res.status < 300) {
+          if (res.ok) {
             record.ackedAtMs = Date.now();
             return;
           }
