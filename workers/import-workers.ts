@@ -79,6 +79,8 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
         namespace,
         taskQueue: workflowTaskQueue(prefix),
         workflowBundle: await importWorkflowBundle(),
+        // The store's page plans run here as local activities (workflows/control.ts, storePlans).
+        activities: { planOwnedPages: opts.storeActivities.planOwnedPages },
         maxConcurrentWorkflowTaskExecutions: 100,
         workflowThreadPoolSize: opts.workflowThreads ?? DEFAULT_WORKFLOW_THREADS,
       }),

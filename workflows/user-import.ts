@@ -17,7 +17,7 @@ import type { PageOutcome } from '../activities/contracts';
 import type { OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
-import { imActivities, runStages, storeActivities, withBatchHalving, type RunControl, type StageStep } from './control';
+import { imActivities, runStages, storePlans, withBatchHalving, type RunControl, type StageStep } from './control';
 
 type Stage = Exclude<UserStage, 'done'>;
 const STAGES: readonly Stage[] = ['messages', 'readMarks'];
@@ -58,7 +58,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   // One proxy per task-queue priority key (1 goes first … 5), see pagePriority.
   const messageApi = [1, 2, 3, 4, 5].map((key) => imActivities(p, 'importmsg', key));
   const readApi = imActivities(p, 'admin_set_msg_read');
-  const store = storeActivities(p);
+  const store = storePlans();
   let friendBatch = input.batchSizes.friends;
   const base = { migrationId: input.migrationId, userId: input.userId };
   const withReadMarks = input.phases.includes('readMarks') && input.phases.includes('messages');
