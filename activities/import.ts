@@ -177,7 +177,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importFriendsPage: ({ migrationId, userId, after, limit }) =>
-      asPage(migrationId, after, async (progress) => {
+      asPage(migrationId, after, async () => {
         const page = source.friends(userId, { after, limit: Math.min(limit, limits.friend_import.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
         const AddFriendItem = page.items.map((f) => ({
@@ -298,7 +298,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importGroupMembersPage: ({ migrationId, groupId, after, limit }) =>
-      asPage(migrationId, after, async (progress) => {
+      asPage(migrationId, after, async () => {
         const page = source.groupMembers(groupId, { after, limit: Math.min(limit, limits.import_group_member.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
         const outcomes = await im.importGroupMember({

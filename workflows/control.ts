@@ -33,7 +33,8 @@ export function historyBudgetReached(budget = HISTORY_EVENT_BUDGET): boolean {
 /**
  * IM activities retry through Temporal: rate-limited and retryable classes back off (1 s doubling
  * to 1 min) without a cap on attempts, since IM outages end; the other classes are final for the
- * item and land in the failure report. Heartbeats let a retried page resume where it stopped.
+ * item and land in the failure report. A page that runs long heartbeats, so a retry resumes where
+ * it stopped.
  */
 export function imActivities(prefix: string, api: ImApiName, priorityKey?: number): ImportActivities {
   return proxyActivities<ImportActivities>({
@@ -131,8 +132,8 @@ export class RunControl {
 
   /**
    * Waits on a condition only while paused. The SDK records a stack trace for every promise a
-   * workflow makes (a quarter of the worker's CPU in the import benchmark went there), and this runs
-   * before every page: a condition that is already true would cost five promises for nothing.
+   * workflow makes (about a fifth of the worker's CPU in the import benchmark went there), and this
+   * runs before every page: a condition that is already true cost several promises for nothing.
    */
   private async whilePaused(): Promise<void> {
     if (this.paused && !this.cancelled) await condition(() => !this.paused || this.cancelled);

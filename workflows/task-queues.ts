@@ -1,11 +1,13 @@
 /**
  * Task queues: one per IM API, so each API's rate limit is a Temporal task-queue rate limit that
  * the server enforces across every worker (workers/ sets `maxTaskQueueActivitiesPerSecond` from the
- * im/ table), plus one queue for the workflows and one for store-only activities (no IM calls).
+ * im/ table), plus one queue for the workflows and one for store-only activities (no IM calls; the
+ * page plans run as local activities of the workflow worker instead, see storePlans).
  *
  * An activity on an API's queue makes at most CALLS_PER_ACTIVITY[api] calls of that API, so the
  * queue's activity rate is the API's call rate divided by that number. Pages of several calls keep
- * Temporal's own overhead small next to IM's; heartbeats let a retried page resume where it stopped.
+ * Temporal's own overhead small next to IM's; a page that runs long heartbeats, so a retry resumes
+ * where it stopped.
  */
 import type { FailureEntity } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
