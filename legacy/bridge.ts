@@ -142,13 +142,10 @@ export class HttpLegacyWriter implements LegacyWriter {
 
   async write(w: LegacyWrite): Promise<void> {
     const body = JSON.stringify(w);
-    let res: Awaited<ReturnType<typeof postJson>>;
-    try {
-      res = await postJson(this.url, body, { ...signedBridgeHeaders(this.opts.secret, body), [BRIDGE_HEADERS.idempotencyKey]: w.origin.eventId }, this.opts.timeoutMs ?? 10_000);
-    } catch (err) {
-      throw new Error(`old system unreachable: ${(err as Error).message}`);
-    }
-    const { ok, status, text } = res;
+    const headers = { ...signedBridgeHeaders(this.opts.secret, body), [BRIDGE_HEADERS.idempotencyKey]: w.origin.eventId };
+    const { ok, status, text } = await postJson(this.url, body, headers, this.opts.timeoutMs ?? 10_000).catch((err: Error) => {
+      throw new Error(`old system unreachable: ${err.message}`);
+    });
     if (ok) return;
     const reason = `old system answered HTTP ${status}: ${text.slice(0, 200)}`;
     // 408/429 and 5xx are transient; any other 4xx is the old system saying no for good.

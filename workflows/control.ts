@@ -126,23 +126,23 @@ export class RunControl {
 
   /** Before starting new work: wait while paused; false when the run was cancelled. */
   async mayProceed(): Promise<boolean> {
-    await this.whilePaused();
+    if (this.mustWait) await condition(() => !this.mustWait);
     return !this.cancelled;
   }
 
   /**
-   * Waits on a condition only while paused. The SDK records a stack trace for every promise a
-   * workflow makes (about a fifth of the worker's CPU in the import benchmark went there), and this
-   * runs before every page: a condition that is already true cost several promises for nothing.
+   * Paused and not cancelled. Callers wait on a condition only then: the SDK records a stack trace
+   * for every promise a workflow makes (about a fifth of the worker's CPU in the import benchmark
+   * went there), and a condition that is already true, before every page, cost several for nothing.
    */
-  private async whilePaused(): Promise<void> {
-    if (this.paused && !this.cancelled) await condition(() => !this.paused || this.cancelled);
+  private get mustWait(): boolean {
+    return this.paused && !this.cancelled;
   }
 
   /** One page, once the run may proceed, again after resume if it came back held; undefined when cancelled. */
   async runPage<T extends PageOutcome>(page: () => Promise<T>): Promise<T | undefined> {
     for (;;) {
-      if (this.paused) await this.whilePaused();
+      if (this.mustWait) await condition(() => !this.mustWait);
       if (this.cancelled) return undefined;
       const outcome = await page();
       if (!outcome.held) return outcome;
