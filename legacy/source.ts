@@ -39,8 +39,16 @@ export interface PlannedPage {
   after: string | null;
   /** How many items: the page size, or fewer where the page ends early so that a chain stops. */
   items: number;
-  /** Messages only: the peers of the conversations whose last message is on this page (their read marks may follow it). */
-  finishes?: string[];
+  /**
+   * Messages only: the conversations whose last message is on this page (their read marks may
+   * follow it), each with how many read marks it has (0-2), so that read-mark pages can be filled.
+   */
+  finishes?: FinishedConversation[];
+}
+
+export interface FinishedConversation {
+  peer: string;
+  readMarks: number;
 }
 
 /** Pages that run one after another (a conversation's messages stay oldest first); chains run side by side. */

@@ -407,19 +407,36 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       const page: PlannedPage = { after: first > 0 ? keys[first - 1].cursor : (plan.after ?? null), items: end - first };
       // A conversation whose last key is on this page ends here (one that goes on past the keys read does not).
       const finishes = keys.slice(first, end).filter((k, i) => k.conversation !== undefined && leftInConversation[first + i] === 1);
-      if (finishes.length > 0) page.finishes = finishes.map((k) => k.conversation as string);
+      if (finishes.length > 0) page.finishes = finishes.map((k) => ({ peer: k.conversation as string, readMarks: 0 }));
       if (chain) chain.pages.push(page);
       else chains.push({ pages: [page] });
       planned = end;
       pages++;
     }
+    const finished = chains.flatMap((c) => c.pages.flatMap((p) => p.finishes ?? []));
+    if (finished.length > 0) {
+      const marks = this.readMarkCounts(userId, finished.map((f) => f.peer));
+      for (const f of finished) f.readMarks = marks.get(f.peer) ?? 0;
+    }
     return { chains, next: planned < keys.length ? keys[planned - 1].cursor : undefined };
   }
 
+  /** How many read marks (one per side) each of the owner's conversations with these peers has. */
+  private readMarkCounts(owner: string, peers: string[]): Map<string, number> {
+    const rows = this.statement(
+      `SELECT j.value AS peer, EXISTS (SELECT 1 FROM read_marks WHERE reader = @owner AND peer = j.value) + EXISTS (SELECT 1 FROM read_marks WHERE reader = j.value AND peer = @owner) AS marks
+       FROM json_each(@peers) j`,
+    ).all({ owner, peers: JSON.stringify(peers) }) as Array<{ peer: string; marks: number }>;
+    return new Map(rows.map((r) => [r.peer, r.marks]));
+  }
+
   ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark> {
-    const rows = this.readMarkKeys(userId, page.after, page.limit, scope);
-    const last = rows[rows.length - 1];
-    return { items: rows.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })), next: rows.length === page.limit ? encode([last.reader, last.peer]) : undefined };
+    // One row more than the page says whether another page follows: a page of conversations' marks
+    // is filled exactly (user-import.ts), and an empty page after it would cost a token of the rate.
+    const rows = this.readMarkKeys(userId, page.after, page.limit + 1, scope);
+    const items = rows.slice(0, page.limit);
+    const last = items[items.length - 1];
+    return { items: items.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })), next: rows.length > page.limit ? encode([last.reader, last.peer]) : undefined };
   }
 
   private readMarkKeys(userId: string, after: string | undefined, limit: number, scope?: ReadMarkScope): Array<{ reader: string; peer: string; read_up_to: number }> {

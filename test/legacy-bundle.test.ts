@@ -227,11 +227,12 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
             // Within a plan, a page joins the chain exactly when it continues the conversation of the page before it.
             if (replay.length > planStart) expect(peerOf(replay[replay.length - 1]) === peerOf(items[0])).toBe(i > 0);
             replay.push(...items);
-            for (const peer of page.finishes ?? []) {
+            for (const { peer, readMarks } of page.finishes ?? []) {
               expect(items.map((m) => m.oldId)).toContain(lastOf.get(peer));
               finishedBy.push([peer, replay.length]);
+              expect(readMarks).toBe(marks({ peers: [peer] }).length);
             }
-            finishedMarks.push(...(page.finishes ? marks({ peers: page.finishes }) : []));
+            finishedMarks.push(...(page.finishes ? marks({ peers: page.finishes.map((f) => f.peer) }) : []));
           }
         }
         after = plan.next;

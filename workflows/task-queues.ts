@@ -18,10 +18,11 @@ export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
   // 86-91 %. Larger pages save Temporal round trips, which only matters while the workers' CPU is
   // the bound, not IM's rate (docs/benchmarks.md). A pause holds queued pages (RunStates) at any size.
   importmsg: 5,
-  // Read-mark pages are rarely full: each holds the marks of the few conversations that just finished.
-  // With pages of 20 the sample's averaged 9 marks, so its queue's 10 tokens a second carried about 95
-  // marks a second, and the marks of the conversations that end last were still going 3 s after the
-  // last message. Pages of 5 (about 3 marks each) keep up with the messages.
+  // A read-mark page holds the marks of conversations that just finished, gathered until they fill
+  // it, and each user's last one goes partly empty. Pages of 20 (then gathered by conversation count)
+  // held 9 marks on average on the sample, so the queue's 10 tokens a second carried about 95 marks a
+  // second, and the marks of the conversations that end last were still going 3 s after the last
+  // message. Pages of 5 (4.4 marks on average) keep up with the messages.
   admin_set_msg_read: 5,
   import_group_msg: 4,
   set_unread_msg_num: 10,

@@ -14,7 +14,7 @@
  */
 import { continueAsNew } from '@temporalio/workflow';
 import type { PageOutcome } from '../activities/contracts';
-import type { OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
+import type { FinishedConversation, OwnedItems, PlannedPage, ReadMarkScope } from '../legacy/source';
 import type { ChildOutcome, Counts, Cursor, ImportPhase, UserImportInput, UserStage } from './api';
 import { callsPerActivity } from './task-queues';
 import { imActivities, runStages, storePlans, withBatchHalving, type RunControl, type StageStep } from './control';
@@ -36,8 +36,6 @@ const CALLS_PER_WAVE = 1000;
  * 32 measured best of 8, 32 and all on the benchmark (docs/benchmarks.md).
  */
 const CHAINS_AT_ONCE = 32;
-/** A one-to-one conversation has up to two read marks (one per side): this many fill about one page. */
-const CONVERSATIONS_PER_READ_MARK_PAGE = Math.ceil(callsPerActivity('admin_set_msg_read') / 2);
 
 /**
  * The task-queue priority of a page with `pagesLeft` pages still to go after it, one after another:
@@ -82,26 +80,32 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
           const calls = callsPerActivity('importmsg');
           // Each conversation's read marks soon after the page with its last message, not after all of
           // the user's (nor after the rest of its chain): finished conversations are gathered until
-          // they fill about one read-marks page. They go in the background: the chains do not wait
-          // for them, the wave does.
+          // their marks fill a read-marks page (a page is one token of its queue's rate, however
+          // few it holds), and those without marks are left out. They go in the background: the
+          // chains do not wait for them, the wave does.
           const readMarksSent: Array<Promise<Counts>> = [];
-          let finished: string[] = [];
-          const flush = (atLeast: number) => {
-            if (finished.length === 0 || finished.length < atLeast) return;
-            const peers = finished;
+          let gathered: { peers: string[]; marks: number } = { peers: [], marks: 0 };
+          const send = () => {
+            if (gathered.peers.length === 0) return;
+            const { peers } = gathered;
             readMarksSent.push(eachPage(control, (start) => readMarksPage({ peers }, start)));
-            finished = [];
+            gathered = { peers: [], marks: 0 };
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, control, {
             page: (page, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
             afterPage: withReadMarks
-              ? (peers) => {
-                  finished.push(...peers);
-                  flush(CONVERSATIONS_PER_READ_MARK_PAGE);
+              ? (finished) => {
+                  for (const { peer, readMarks } of finished) {
+                    if (readMarks === 0) continue;
+                    if (gathered.marks + readMarks > readMarkCalls) send();
+                    gathered.peers.push(peer);
+                    gathered.marks += readMarks;
+                  }
+                  if (gathered.marks >= readMarkCalls) send();
                 }
               : undefined,
           });
-          if (await control.mayProceed()) flush(1);
+          if (await control.mayProceed()) send();
           const readMarks = (await Promise.all(readMarksSent)).reduce((a, c) => ({ done: a.done + c.done, failed: a.failed + c.failed }), { done: 0, failed: 0 });
           return { ...step, alsoDone: { readMarks } };
         }
@@ -143,7 +147,7 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   async function importWave(
     request: { items: OwnedItems; after: Cursor | undefined; pageSize: number; scope?: ReadMarkScope },
     control: RunControl,
-    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<PageOutcome>; afterPage?: (finishedPeers: string[]) => void },
+    run: { page: (page: PlannedPage, pagesLeft: number) => Promise<PageOutcome>; afterPage?: (finished: FinishedConversation[]) => void },
   ): Promise<StageStep> {
     const plan = await store.planOwnedPages({ userId: input.userId, ...request, pages: Math.ceil(CALLS_PER_WAVE / request.pageSize) });
     const chains = [...plan.chains].sort((a, b) => b.pages.length - a.pages.length);
