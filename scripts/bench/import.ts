@@ -6,7 +6,7 @@
  *     per second against its 200/s, over the whole run and in the steady state (from 5 % to 95 % of
  *     the calls, leaving out ramp-up and tail), and the share refused for rate (goals ≥ 90 %, < 1 %);
  *   - overlap: the sample dataset's total time against the slowest API's bound (calls it needs over
- *     its rate) (goal ≤ 1.2×);
+ *     its rate) (goal ≤ 1.2×), measured on a second run after a warm-up run that is reported too;
  *   - overhead: limits lifted and no latency, API calls per second through the whole stack beside
  *     a plain concurrent script making the same calls.
  */
@@ -106,14 +106,20 @@ async function main(): Promise<void> {
   };
   console.log('rate use', rateUse);
 
-  // 2. Overlap: the demo's sample dataset, every phase.
-  await emulator.reset();
+  // 2. Overlap: the demo's sample dataset, every phase, twice into an emptied IM. The first run is a
+  // warm-up, reported beside the measured one: right after the run above the dev server is still
+  // busy for a while (1.4 CPU-seconds in the next 20 s), and the group and read-mark code is not hot yet.
   const sampleStore = await loadSample(join(dir, 'sample'), { seed: 1, ...SAMPLE_DEFAULTS });
-  const totalSeconds = await runMigration(env, emulator, sampleStore, defaults, [...IMPORT_PHASES], 'bench-overlap');
-  const { calls } = await emulator.counters();
-  const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({ api, calls: calls[api] ?? 0, seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond }));
-  const slowest = bounds.reduce((a, b) => (b.seconds > a.seconds ? b : a));
-  const overlap = { totalSeconds, slowestApi: slowest.api, slowestBoundSeconds: slowest.seconds, ratio: totalSeconds / slowest.seconds, bounds };
+  const sampleRun = async (prefix: string) => {
+    await emulator.reset();
+    const totalSeconds = await runMigration(env, emulator, sampleStore, defaults, [...IMPORT_PHASES], prefix);
+    const { calls } = await emulator.counters();
+    const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({ api, calls: calls[api] ?? 0, seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond }));
+    const slowest = bounds.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+    return { totalSeconds, slowestApi: slowest.api, slowestBoundSeconds: slowest.seconds, ratio: totalSeconds / slowest.seconds, bounds };
+  };
+  const warmUp = await sampleRun('bench-overlap-warm-up');
+  const overlap = { ...(await sampleRun('bench-overlap')), warmUp: { totalSeconds: warmUp.totalSeconds, ratio: warmUp.ratio } };
   console.log('overlap', { ...overlap, bounds: undefined });
   await emulator.close();
 
@@ -151,7 +157,7 @@ async function main(): Promise<void> {
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'import.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(
     `\n| importmsg calls/s, whole run (share of 200) | steady | refused for rate | total / slowest bound | stack / plain script calls/s |\n|---:|---:|---:|---:|---:|\n` +
-      `| ${rateUse.callsPerSecond.toFixed(0)} (${(rateUse.share * 100).toFixed(0)} %) | ${rateUse.steadyCallsPerSecond.toFixed(0)} (${(rateUse.steadyShare * 100).toFixed(0)} %) | ${(rateUse.refusedShare * 100).toFixed(2)} % | ${overlap.ratio.toFixed(2)} (${overlap.slowestApi}) | ${overhead.stackCallsPerSecond.toFixed(0)} / ${overhead.scriptCallsPerSecond.toFixed(0)} = ${overhead.ratio.toFixed(2)} |`,
+      `| ${rateUse.callsPerSecond.toFixed(0)} (${(rateUse.share * 100).toFixed(0)} %) | ${rateUse.steadyCallsPerSecond.toFixed(0)} (${(rateUse.steadyShare * 100).toFixed(0)} %) | ${(rateUse.refusedShare * 100).toFixed(2)} % | ${overlap.ratio.toFixed(2)} (${overlap.slowestApi}; warm-up ${overlap.warmUp.ratio.toFixed(2)}) | ${overhead.stackCallsPerSecond.toFixed(0)} / ${overhead.scriptCallsPerSecond.toFixed(0)} = ${overhead.ratio.toFixed(2)} |`,
   );
   await connection.close();
   c2cStore.close();
