@@ -175,6 +175,7 @@ export const PROFILE_TAGS = {
   allowType: { tag: 'Tag_Profile_IM_AllowType', kind: 'string', values: ['AllowType_Type_NeedConfirm', 'AllowType_Type_AllowAny', 'AllowType_Type_DenyAny'] },
   language: { tag: 'Tag_Profile_IM_Language', kind: 'uint32' },
   faceUrl: { tag: 'Tag_Profile_IM_Image', kind: 'string', maxBytes: 500 },
+  adminForbidType: { tag: 'Tag_Profile_IM_AdminForbidType', kind: 'string', values: ['AdminForbid_Type_None', 'AdminForbid_Type_SendOut'] },
   level: { tag: 'Tag_Profile_IM_Level', kind: 'uint32' },
   role: { tag: 'Tag_Profile_IM_Role', kind: 'uint32' },
 } as const;

@@ -160,6 +160,68 @@ describe('IM data rules', () => {
   });
 });
 
+describe('the documented fields', () => {
+  test('portrait_set takes every standard profile field the docs list', async () => {
+    await importAccounts(['a']);
+    const ProfileItem = [
+      { Tag: 'Tag_Profile_IM_Nick', Value: 'Ann' },
+      { Tag: 'Tag_Profile_IM_Gender', Value: 'Gender_Type_Female' },
+      { Tag: 'Tag_Profile_IM_BirthDay', Value: 20190419 },
+      { Tag: 'Tag_Profile_IM_Location', Value: 'x' },
+      { Tag: 'Tag_Profile_IM_SelfSignature', Value: 'hello' },
+      { Tag: 'Tag_Profile_IM_AllowType', Value: 'AllowType_Type_AllowAny' },
+      { Tag: 'Tag_Profile_IM_Language', Value: 1 },
+      { Tag: 'Tag_Profile_IM_Image', Value: 'https://example.com/a.png' },
+      { Tag: 'Tag_Profile_IM_AdminForbidType', Value: 'AdminForbid_Type_SendOut' },
+      { Tag: 'Tag_Profile_IM_Level', Value: 3 },
+      { Tag: 'Tag_Profile_IM_Role', Value: 2 },
+    ];
+    expect(await post('profile/portrait_set', { From_Account: 'a', ProfileItem })).toMatchObject({ ErrorCode: 0 });
+    const r = await post('profile/portrait_get', { To_Account: ['a'], TagList: ProfileItem.map((p) => p.Tag) });
+    expect(r.UserProfileItem[0].ProfileItem).toEqual(ProfileItem);
+    const badValue = [{ Tag: 'Tag_Profile_IM_AdminForbidType', Value: 'AdminForbid_Type_Sometimes' }];
+    expect((await post('profile/portrait_set', { From_Account: 'a', ProfileItem: badValue })).ErrorCode).toBe(40605);
+  });
+
+  test('get_group_info answers every base field the docs list, and InfoSeq grows with each profile change', async () => {
+    await importAccounts(['a']);
+    await post('group_open_http_svc/import_group', { GroupId: 'g', Type: 'Public', Name: 'G', Owner_Account: 'a', CreateTime: 1600000000 });
+    const info = async () => (await post('group_open_http_svc/get_group_info', { GroupIdList: ['g'] })).GroupInfo[0];
+    const before = await info();
+    const baseFields = ['Type', 'Name', 'Appid', 'Introduction', 'Notification', 'FaceUrl', 'Owner_Account', 'CreateTime', 'InfoSeq', 'LastInfoTime']
+      .concat(['LastMsgTime', 'NextMsgSeq', 'MemberNum', 'MaxMemberNum', 'ApplyJoinOption', 'MuteAllMember', 'AppDefinedData']);
+    expect(baseFields.filter((f) => !(f in before))).toEqual([]);
+    expect(before).toMatchObject({ Appid: SDKAPPID, MuteAllMember: 'Off', LastInfoTime: 1600000000 });
+    await post('group_open_http_svc/modify_group_base_info', { GroupId: 'g', MuteAllMember: 'On' });
+    await post('group_open_http_svc/modify_group_base_info', { GroupId: 'g', Name: 'G2' });
+    const after = await info();
+    expect(after).toMatchObject({ MuteAllMember: 'On', Name: 'G2', InfoSeq: before.InfoSeq + 2 });
+    expect(after.LastInfoTime).toBeGreaterThan(1600000000);
+  });
+
+  test('optional fields that server SDKs send as 0 or null are taken as absent', async () => {
+    await importAccounts(['a', 'b']);
+    const startS = Math.floor(Date.now() / 1000);
+    // CreateTime 0 is the request time, not 1970: history before it is refused.
+    await post('group_open_http_svc/import_group', { GroupId: 'g', Type: 'Public', Name: 'G', Owner_Account: 'a', CreateTime: 0 });
+    expect(emu.snapshot().groups.g.createTime).toBeGreaterThanOrEqual(startS);
+    const old = await post('group_open_http_svc/import_group_msg', { GroupId: 'g', MsgList: [{ From_Account: 'a', SendTime: 1600000100, Random: 1, MsgBody: text('old') }] });
+    expect(old.ImportMsgResult[0].Result).toBe(10004);
+    await post('group_open_http_svc/add_group_member', { GroupId: 'g', MemberList: [{ Member_Account: 'b' }] });
+    await post('group_open_http_svc/send_group_msg', { GroupId: 'g', Random: 2, MsgBody: text('1') });
+    await post('group_open_http_svc/send_group_msg', { GroupId: 'g', Random: 3, MsgBody: text('2') });
+    // MemberInfoFilter null: every field, as when it is left out.
+    const members = await post('group_open_http_svc/get_group_member_info', { GroupId: 'g', MemberInfoFilter: null });
+    expect(members.ErrorCode).toBe(0);
+    expect(members.MemberList[0]).toMatchObject({ Member_Account: 'a', Role: 'Owner', JoinTime: expect.any(Number), MsgSeq: expect.any(Number) });
+    const filtered = await post('group_open_http_svc/get_group_member_info', { GroupId: 'g', MemberInfoFilter: ['Role'] });
+    expect(filtered.MemberList[0]).toEqual({ Member_Account: 'a', Role: 'Owner' });
+    // ReqMsgSeq 0: the newest messages, as when it is left out.
+    const newest = await post('group_open_http_svc/group_msg_get_simple', { GroupId: 'g', ReqMsgNumber: 20, ReqMsgSeq: 0 });
+    expect(newest.RspMsgList.map((m: { MsgSeq: number }) => m.MsgSeq)).toEqual([2, 1]);
+  });
+});
+
 describe('callbacks', () => {
   test('sendmsg fires C2C.CallbackAfterSendMsg with RESTAPI and a valid Sign; ForbidAfterSendMsgCallback and imports fire none', async () => {
     await importAccounts(['a', 'b']);

@@ -174,7 +174,7 @@ class CallbackSender {
 export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulator> {
   const nowS = opts.nowS ?? (() => Math.floor(Date.now() / 1000));
   const random = opts.random ?? Math.random;
-  const state = new ImState(opts.admin);
+  const state = new ImState(opts.admin, opts.sdkAppId);
   let faults: EmulatorFaults = { ...DEFAULT_FAULTS, ...opts.faults };
   let limitOverrides = opts.limits ?? {};
   const mergedLimits = (): ApiLimitTable => {
@@ -319,7 +319,7 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
       changeGroupProfile: async (groupId, change) =>
         act((ctx) => {
           const group = member(groupId);
-          const changed = applyGroupProfile(group, change);
+          const changed = applyGroupProfile(group, change, ctx.nowS);
           if (Object.keys(changed).length) ctx.emit(infoChangedCallback(group, userId, changed, platform));
         }),
       disbandGroup: async (groupId) =>

@@ -56,6 +56,12 @@ function parse<T extends z.ZodType>(schema: T, body: unknown, code: number): z.i
 }
 
 const uint32 = z.number().int().min(0).max(0xffffffff);
+/**
+ * An optional field that server SDKs serialising a whole request class send as 0 or null when unset
+ * (CreateTime: 0, MemberInfoFilter: null, ReqMsgSeq: 0). The docs say only "optional"; we read such
+ * a value as absent, the safer reading: CreateTime 0 is "now", not 1970; ReqMsgSeq 0 is "the newest".
+ */
+const unsetAsAbsent = <T extends z.ZodType>(schema: T, unset: 0 | null) => z.preprocess((v) => (v === unset ? undefined : v), schema.optional());
 const tagValue = z.object({ Tag: z.string(), Value: z.union([z.string(), z.number()]) });
 const keyValue = z.object({ Key: z.string(), Value: z.string() });
 const bodySchema = MsgBody;
@@ -102,6 +108,8 @@ function checkGroupFields(fields: { Name?: string; Introduction?: string; Notifi
   }
 }
 
+const STANDARD_PROFILE_TAGS = new Map<string, (typeof PROFILE_TAGS)[keyof typeof PROFILE_TAGS]>(Object.values(PROFILE_TAGS).map((t) => [t.tag, t]));
+
 const importGroupSchema = z.object({
   Owner_Account: z.string().optional(),
   Type: z.string(),
@@ -112,7 +120,7 @@ const importGroupSchema = z.object({
   FaceUrl: z.string().optional(),
   MaxMemberCount: z.number().int().positive().optional(),
   ApplyJoinOption: z.string().optional(),
-  CreateTime: z.number().int().optional(),
+  CreateTime: unsetAsAbsent(z.number().int(), 0),
   AppDefinedData: z.array(keyValue).optional(),
   MemberList: z.array(z.object({ Member_Account: z.string(), Role: z.string().optional() })).optional(),
 });
@@ -138,6 +146,10 @@ function createGroup(ctx: ApiContext, req: z.infer<typeof importGroupSchema>, op
     maxMemberCount: req.MaxMemberCount ?? 2000,
     applyJoinOption: req.ApplyJoinOption ?? 'NeedPermission',
     createTime: opts.createTime,
+    // Creation is the profile's first version (IM's starting InfoSeq is not documented).
+    infoSeq: 1,
+    lastInfoTime: opts.createTime,
+    muteAllMember: 'Off',
     appDefinedData: new Map((req.AppDefinedData ?? []).map((kv) => [kv.Key, kv.Value])),
     members: new Map(),
     messages: [],
@@ -238,8 +250,18 @@ const portraitGetRequest = z.object({ To_Account: z.array(z.string()).min(1), Ta
 const friendGetRequest = z.object({ From_Account: z.string(), StartIndex: z.number().int().min(0), StandardSequence: z.number().int().optional(), CustomSequence: z.number().int().optional() });
 const adminGetroammsgRequest = z.object({ Operator_Account: z.string(), Peer_Account: z.string(), MaxCnt: z.number().int().positive(), MinTime: z.number().int(), MaxTime: z.number().int(), LastMsgKey: z.string().optional() });
 const getGroupInfoRequest = z.object({ GroupIdList: z.array(z.string()).min(1), ResponseFilter: z.unknown().optional() });
-const getGroupMemberInfoRequest = z.object({ GroupId: z.string(), Limit: z.number().int().positive().optional(), Offset: z.number().int().min(0).optional(), MemberInfoFilter: z.array(z.string()).optional() });
-const groupMsgGetSimpleRequest = z.object({ GroupId: z.string(), ReqMsgNumber: z.number().int().positive(), ReqMsgSeq: z.number().int().optional(), WithRecalledMsg: z.number().int().optional() });
+const getGroupMemberInfoRequest = z.object({
+  GroupId: z.string(),
+  Limit: z.number().int().positive().optional(),
+  Offset: z.number().int().min(0).optional(),
+  MemberInfoFilter: unsetAsAbsent(z.array(z.string()), null),
+});
+const groupMsgGetSimpleRequest = z.object({
+  GroupId: z.string(),
+  ReqMsgNumber: z.number().int().positive(),
+  ReqMsgSeq: unsetAsAbsent(z.number().int(), 0),
+  WithRecalledMsg: z.number().int().optional(),
+});
 
 export const REST_HANDLERS: Record<ImApiName, Handler> = {
   multiaccount_import(body, ctx) {
@@ -265,9 +287,8 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     const req = parse(portraitSetRequest, body, 40001);
     const account = ctx.state.accounts.get(req.From_Account);
     if (!account) throw new ApiError(40003, 'requested account does not exist');
-    const standard = new Map<string, (typeof PROFILE_TAGS)[keyof typeof PROFILE_TAGS]>(Object.values(PROFILE_TAGS).map((t) => [t.tag, t]));
     for (const item of req.ProfileItem) {
-      const known = standard.get(item.Tag);
+      const known = STANDARD_PROFILE_TAGS.get(item.Tag);
       if (!known && !CUSTOM_PROFILE_TAG_PATTERN.test(item.Tag)) throw new ApiError(40009, `profile field ${item.Tag} does not exist`);
       if (typeof item.Value === 'string' && utf8Bytes(item.Value) > PROFILE_VALUE_MAX_BYTES) throw new ApiError(40601, `${item.Tag} longer than 500 bytes`);
       if (known?.kind === 'uint32' && typeof item.Value !== 'number') throw new ApiError(40610, `${item.Tag} must be an integer`);
@@ -446,9 +467,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     const req = parse(modifyGroupBaseInfoRequest, body, 10004);
     const group = requireGroup(ctx, req.GroupId);
     checkGroupFields(req);
-    const changed = applyGroupProfile(group, req);
-    if (req.MaxMemberNum !== undefined) group.maxMemberCount = req.MaxMemberNum;
-    if (req.ApplyJoinOption !== undefined) group.applyJoinOption = req.ApplyJoinOption;
+    const changed = applyGroupProfile(group, req, ctx.nowS);
     if (Object.keys(changed).length) ctx.emit(infoChangedCallback(group, ctx.admin, changed, REST_API_PLATFORM));
     return {};
   },
@@ -606,16 +625,20 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
           ErrorInfo: '',
           Type: g.type,
           Name: g.name,
+          Appid: ctx.state.sdkAppId,
           Introduction: g.introduction,
           Notification: g.notification,
           FaceUrl: g.faceUrl,
           Owner_Account: g.owner ?? '',
           CreateTime: g.createTime,
+          InfoSeq: g.infoSeq,
+          LastInfoTime: g.lastInfoTime,
           LastMsgTime: g.lastMsgTime,
           NextMsgSeq: g.nextSeq,
           MemberNum: g.members.size,
           MaxMemberNum: g.maxMemberCount,
           ApplyJoinOption: g.applyJoinOption,
+          MuteAllMember: g.muteAllMember,
           AppDefinedData: [...g.appDefinedData.entries()].map(([Key, Value]) => ({ Key, Value })),
           MemberList: [...g.members.values()].map((m) => memberInfo(m)),
         };
@@ -629,7 +652,11 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     const all = [...group.members.values()];
     const offset = req.Offset ?? 0;
     const page = all.slice(offset, req.Limit !== undefined ? offset + req.Limit : undefined);
-    return { MemberNum: all.length, MemberList: page.map((m) => memberInfo(m)) };
+    const filter = req.MemberInfoFilter;
+    // A filter names the fields to return; Member_Account always comes back.
+    const fields = (m: GroupMember) =>
+      filter ? Object.fromEntries(Object.entries(memberInfo(m)).filter(([k]) => k === 'Member_Account' || filter.includes(k))) : memberInfo(m);
+    return { MemberNum: all.length, MemberList: page.map(fields) };
   },
 
   group_msg_get_simple(body, ctx) {
@@ -651,8 +678,22 @@ function memberInfo(m: GroupMember) {
   return { Member_Account: m.account, Role: m.role, JoinTime: m.joinTime, MsgSeq: m.readSeq, MsgFlag: 'AcceptAndNotify', LastSendMsgTime: 0, MuteUntil: 0, NameCard: '' };
 }
 
-/** Profile fields whose change fires Group.CallbackAfterGroupInfoChanged; returns those that changed. */
-export function applyGroupProfile(group: Group, change: { Name?: string; Introduction?: string; Notification?: string; FaceUrl?: string; AppDefinedData?: Array<{ Key: string; Value: string }> }) {
+interface GroupProfileChange {
+  Name?: string;
+  Introduction?: string;
+  Notification?: string;
+  FaceUrl?: string;
+  AppDefinedData?: Array<{ Key: string; Value: string }>;
+  MaxMemberNum?: number;
+  ApplyJoinOption?: string;
+  MuteAllMember?: 'On' | 'Off';
+}
+
+/**
+ * Applies a profile change; any change grows InfoSeq once. Returns the changed fields that fire
+ * Group.CallbackAfterGroupInfoChanged (name, introduction, notification, face URL, custom data; not the settings).
+ */
+export function applyGroupProfile(group: Group, change: GroupProfileChange, nowS: number) {
   const changed: Record<string, unknown> = {};
   if (change.Name !== undefined && change.Name !== group.name) changed.Name = group.name = change.Name;
   if (change.Introduction !== undefined && change.Introduction !== group.introduction) changed.Introduction = group.introduction = change.Introduction;
@@ -664,6 +705,17 @@ export function applyGroupProfile(group: Group, change: { Name?: string; Introdu
     else group.appDefinedData.set(kv.Key, kv.Value);
   }
   if (data.length) changed.UserDefinedDataList = data;
+  const settingChanged =
+    (change.MaxMemberNum !== undefined && change.MaxMemberNum !== group.maxMemberCount) ||
+    (change.ApplyJoinOption !== undefined && change.ApplyJoinOption !== group.applyJoinOption) ||
+    (change.MuteAllMember !== undefined && change.MuteAllMember !== group.muteAllMember);
+  group.maxMemberCount = change.MaxMemberNum ?? group.maxMemberCount;
+  group.applyJoinOption = change.ApplyJoinOption ?? group.applyJoinOption;
+  group.muteAllMember = change.MuteAllMember ?? group.muteAllMember;
+  if (settingChanged || Object.keys(changed).length) {
+    group.infoSeq++;
+    group.lastInfoTime = nowS;
+  }
   return changed;
 }
 

@@ -47,6 +47,10 @@ export interface Group {
   maxMemberCount: number;
   applyJoinOption: string;
   createTime: number;
+  /** Grows on every profile change; lastInfoTime is that change's time (get_group_info's InfoSeq, LastInfoTime). */
+  infoSeq: number;
+  lastInfoTime: number;
+  muteAllMember: 'On' | 'Off';
   appDefinedData: Map<string, string>;
   members: Map<string, GroupMember>;
   messages: GroupMessage[];
@@ -80,7 +84,11 @@ export class ImState {
   readonly recentSends = new Map<string, { time: number; key: string }>();
   private autoGroupSeq = 1;
 
-  constructor(readonly admin: string) {
+  constructor(
+    readonly admin: string,
+    /** The app's SDKAppID, which get_group_info answers as each group's Appid. */
+    readonly sdkAppId: number,
+  ) {
     this.ensureAccount(admin);
   }
 
