@@ -40,7 +40,7 @@ import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, t
 import { toImGroupId, toImUserId } from './id-mapping';
 import type { StoreRow } from './bundle-rows';
 import type { LoadWorkerMessage } from './load-worker';
-import type { BundleIssue, ValidationSummary } from './validate';
+import { requireBundleDir, type BundleIssue, type ValidationSummary } from './validate';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS id_map (kind TEXT NOT NULL, old_id TEXT NOT NULL, im_id TEXT NOT NULL, PRIMARY KEY (kind, old_id)) WITHOUT ROWID;
@@ -115,6 +115,7 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
    * row is an upsert on its natural key). A bundle with errors is not loaded at all.
    */
   async load(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number } = {}): Promise<LoadSummary> {
+    requireBundleDir(dir);
     const started = Date.now();
     const loaded = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, 0])) as Record<BundleEntity, number>;
     const upsert = {

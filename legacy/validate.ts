@@ -3,8 +3,8 @@
  * schema and every reference against the accounts and groups read before it. Problems come out as
  * `file:line field: reason`; a broken line never stops the run.
  */
-import { createReadStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { FRIEND_RULES, type GroupType } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, RECORD_SCHEMAS, type BundleEntity, type BundleRecord } from './bundle';
 import { HashedIdSet } from './id-set';
@@ -19,6 +19,17 @@ export interface BundleIssue {
 
 export function formatIssue(i: BundleIssue): string {
   return `${i.file}:${i.line}${i.field ? ` ${i.field}` : ''}: ${i.reason}`;
+}
+
+/**
+ * Throws unless `dir` is a directory: a mistyped path is not a bundle whose files are all missing,
+ * and should not be reported as one (`accounts.ndjson:0: missing`).
+ */
+export function requireBundleDir(dir: string): void {
+  const where = resolve(dir) === dir ? dir : `${dir} (${resolve(dir)})`;
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) throw new Error(`bundle directory ${where} does not exist`);
+  if (!stat.isDirectory()) throw new Error(`${where} is not a directory: a bundle is a directory of ${Object.values(BUNDLE_FILES).join(', ')}`);
 }
 
 export interface ParsedLine<E extends BundleEntity> {
@@ -95,6 +106,7 @@ export async function validateBundle(
     onEntityDone?: (entity: BundleEntity) => void;
   } = {},
 ): Promise<ValidationSummary & { index: BundleIndex }> {
+  requireBundleDir(dir);
   const entities = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, { records: 0, errors: 0 }])) as Record<BundleEntity, EntitySummary>;
   let errors = 0;
   let truncated = false;

@@ -3,7 +3,7 @@
  * Temporal. Address and namespace come from settings, so the same commands drive the local dev
  * server and a real cluster.
  */
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
 import { resolveApiLimits } from '../../im/apis';
@@ -24,11 +24,10 @@ import { retryFailuresWorkflow } from '../../workflows/retry-failures';
 import { workflowTaskQueue } from '../../workflows/task-queues';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
 import { StagingStore } from '../../legacy/store';
+import { connectClient } from '../lib/temporal-connection';
 
-export async function connectClient(settings: TemporalSettings): Promise<Client> {
-  const connection = await Connection.connect({ address: settings.TEMPORAL_ADDRESS });
-  return new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
-}
+// The commands' one way to a client: the other command files import it from here.
+export { connectClient };
 
 export function parsePhases(value: string): ImportPhase[] {
   const phases = value.split(',').map((p) => p.trim()).filter(Boolean);

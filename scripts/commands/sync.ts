@@ -4,7 +4,6 @@
  * sync's run state lives in its control workflow, so pause and resume are Temporal signals.
  */
 import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { Command } from 'commander';
 import { connectClient } from './migration';
 import { createSyncGateway } from '../../gateway';
@@ -16,6 +15,7 @@ import { StagingStore } from '../../legacy/store';
 import { SYNC_DIRECTIONS, SyncJournal, type SyncStats } from '../../legacy/sync-journal';
 import { loadDotEnv, loadSyncSettings, loadTemporalSettings } from '../../workers/settings';
 import { signalSync, startSync, syncRunStatus } from '../lib/sync-control';
+import { connectNative } from '../lib/temporal-connection';
 
 const DIRECTION_LABEL = { oldToNew: 'old → IM', newToOld: 'IM → old' } as const;
 
@@ -56,7 +56,7 @@ export function registerSyncCommands(program: Command): void {
       const im = loadImConfig();
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
       // The native (Rust) connection costs far less CPU per signal than the pure-JS one.
-      const connection = await NativeConnection.connect({ address: settings.TEMPORAL_ADDRESS });
+      const connection = await connectNative(settings.TEMPORAL_ADDRESS);
       const client = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
       const gateway = createSyncGateway({
         sdkAppId: im.client.sdkAppId,

@@ -3,7 +3,6 @@
  * cluster: IM's rate limits are task-queue limits that the Temporal server enforces across them all.
  */
 import { Command } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
 import { ImClient } from '../../im/client';
 import { describeImConfig, loadImConfig } from '../../im/config';
 import { StagingStore } from '../../legacy/store';
@@ -13,6 +12,7 @@ import { loadDotEnv, loadSyncSettings, loadTemporalSettings } from '../../worker
 import { HttpLegacyWriter } from '../../legacy/bridge';
 import { createSyncWorker } from '../../workers/sync-workers';
 import { syncTaskQueue } from '../../workflows/sync-api';
+import { connectNative } from '../lib/temporal-connection';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -27,7 +27,7 @@ export function registerWorkerCommand(program: Command): void {
       const imConfig = loadImConfig();
       const syncSettings = opts.sync ? loadSyncSettings() : undefined;
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
-      const connection = await NativeConnection.connect({ address: settings.TEMPORAL_ADDRESS });
+      const connection = await connectNative(settings.TEMPORAL_ADDRESS);
       const workers = await createImportStack({
         connection,
         namespace: settings.TEMPORAL_NAMESPACE,
