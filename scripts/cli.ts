@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
 import { registerSyncCommands } from './commands/sync';
+import { registerVerifyCommand } from './commands/verify';
 import { registerWorkerCommand } from './commands/worker';
 
 const program = new Command('tim-migrate')
@@ -14,6 +15,7 @@ const program = new Command('tim-migrate')
 
 registerLegacyCommands(program);
 registerMigrationCommands(program);
+registerVerifyCommand(program);
 registerWorkerCommand(program);
 registerSyncCommands(program);
 

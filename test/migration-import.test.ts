@@ -5,7 +5,6 @@
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyImport, verificationPassed, formatVerificationTable } from '../activities/verify';
 import { startImEmulator, type ImEmulator } from '../emulator/im';
 import { resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
@@ -15,6 +14,8 @@ import { IMPORT_PHASES, pauseSignal, progressQuery, resumeSignal, type Migration
 import { migrationWorkflow } from '../workflows/migration';
 import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
+import { formatVerifyTable, type VerifyResult } from '../workflows/verify-api';
+import { printDifferences, runVerification, type VerifyRequest } from '../scripts/commands/verify';
 import { createImportStack, type ImportWorkers } from '../workers/import-workers';
 import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
 
@@ -67,6 +68,16 @@ describe('historical import against the IM emulator', () => {
     return { workers, running: workers.run() };
   }
 
+  /** Verifies through the verification workflow (IM's read APIs, on their rate-limited queues). */
+  async function verify(prefix: string, migrationId: string, request: Partial<VerifyRequest> = {}): Promise<VerifyResult> {
+    const result = await runVerification(temporal.client, prefix, { migrationId, ...request });
+    if (!result.passed) {
+      console.log(formatVerifyTable(result.tally));
+      printDifferences(join(dir, 'staging.sqlite'), result.verifyId, (line) => console.log(line));
+    }
+    return result;
+  }
+
   const options = (prefix: string): MigrationOptions => ({
     migrationId: uniqueId('import'),
     taskQueuePrefix: prefix,
@@ -111,11 +122,11 @@ describe('historical import against the IM emulator', () => {
       const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
       expect(result.state).toBe('completed');
       expect(result.unsupportedGroups).toBe(1);
-      const rows = await verifyImport(im(), store, opts.migrationId, { readMarksAccepted: result.phases.readMarks.done });
-      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
-      expect(verificationPassed(rows)).toBe(true);
-      expect(rows.find((r) => r.what === 'One-to-one messages')!.found).toBe(600);
-      expect(rows.find((r) => r.what.startsWith('Read marks'))!.found).toBe(store.totals().readMarks);
+      const verified = await verify(prefix, opts.migrationId);
+      expect(verified.passed).toBe(true);
+      expect(verified.tally.messages?.matched).toBe(600);
+      expect(verified.tally.groupMessages?.matched).toBe(store.totals().groupMessages);
+      expect(result.phases.readMarks.done).toBe(store.totals().readMarks);
       // Each read mark was sent and accepted once (a call refused for rate is sent again).
       const counters = emulator.counters();
       expect((counters.calls.admin_set_msg_read ?? 0) - (counters.rejectedForRate.admin_set_msg_read ?? 0)).toBe(store.totals().readMarks);
@@ -126,8 +137,55 @@ describe('historical import against the IM emulator', () => {
       const second = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: again.migrationId, args: [{ options: again }] });
       expect(second.state).toBe('completed');
       expect(duplicatesInIm()).toBe(0);
-      expect(verificationPassed(await verifyImport(im(), store, again.migrationId))).toBe(true);
+      expect((await verify(prefix, again.migrationId)).passed).toBe(true);
       expect(emulator.counters().calls.import_group_msg ?? 0).toBe(callsBefore.import_group_msg ?? 0);
+    } finally {
+      workers.shutdown();
+      await running;
+    }
+  });
+
+  test('verify finds each difference by item: a missing, a changed, a reordered and an extra message, a member gone; a sample is reproducible', async () => {
+    emulator.reset();
+    const prefix = uniqueId('imp');
+    const { workers, running } = await startWorkers(prefix);
+    try {
+      const opts = options(prefix);
+      await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      expect((await verify(prefix, opts.migrationId)).passed).toBe(true);
+
+      // Tamper with what IM holds, through the emulator's state and an App 2.0 user.
+      const snap = emulator.snapshot();
+      const conversation = Object.values(snap.conversations).find((list) => list.length >= 4 && new Set(list.map((m) => m.time)).size >= 3)!;
+      const removed = conversation.splice(0, 1)[0];
+      conversation[0].body = [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'edited in IM' } }];
+      const [early, late] = [conversation[1], conversation[conversation.length - 1]];
+      [early.time, late.time] = [late.time, early.time];
+      const group = Object.values(snap.groups).find((g) => g.type !== 'AVChatRoom' && g.members.length > 2)!;
+      const leaver = group.members.find((m) => m.role === 'Member')!.account;
+      await emulator.asUser(leaver).quitGroup(group.groupId);
+      await emulator.asUser(group.members.find((m) => m.account !== leaver)!.account).sendGroupMsg(group.groupId, [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'not in the store' } }]);
+
+      const result = await verify(prefix, opts.migrationId);
+      expect(result.passed).toBe(false);
+      const lines: string[] = [];
+      printDifferences(join(dir, 'staging.sqlite'), result.verifyId, (line) => lines.push(line));
+      const has = (kind: string, problem: string) => lines.filter((l) => l.startsWith(`${kind}\t`) && l.split('\t')[3] === problem);
+      expect(has('messages', 'missing')).toHaveLength(1);
+      expect(has('messages', 'changed').some((l) => l.includes('body differs'))).toBe(true);
+      expect(has('messages', 'changed').filter((l) => l.includes('time ')).length).toBe(2);
+      expect(has('messages', 'out-of-order').length).toBeGreaterThan(0);
+      expect(has('members', 'missing').map((l) => l.split('\t')[2])).toEqual([leaver]);
+      expect(has('groupMessages', 'extra')).toHaveLength(1);
+      expect(removed).toBeDefined();
+
+      // A sample checks fewer users and groups, the same ones for the same seed.
+      const sample = { share: 0.3, seed: 7 };
+      const first = await verify(prefix, opts.migrationId, { sample });
+      const second = await verify(prefix, opts.migrationId, { sample });
+      expect(first.usersChecked).toBeGreaterThan(0);
+      expect(first.usersChecked).toBeLessThan(30);
+      expect([second.usersChecked, second.groupsChecked, second.tally]).toEqual([first.usersChecked, first.groupsChecked, first.tally]);
     } finally {
       workers.shutdown();
       await running;
@@ -147,9 +205,7 @@ describe('historical import against the IM emulator', () => {
       expect(emulator.counters().faultsInjected.retryable).toBeGreaterThan(0);
       expect(emulator.counters().faultsInjected.timeout).toBeGreaterThan(0);
       emulator.setFaults({ retryableErrorRate: 0, timeoutRate: 0 });
-      const rows = await verifyImport(im(), store, opts.migrationId);
-      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
-      expect(verificationPassed(rows)).toBe(true);
+      expect((await verify(prefix, opts.migrationId)).passed).toBe(true);
       expect(duplicatesInIm()).toBe(0);
     } finally {
       emulator.setFaults({ retryableErrorRate: 0, timeoutRate: 0 });
@@ -179,9 +235,7 @@ describe('historical import against the IM emulator', () => {
       const result = await handle.result();
       expect(result.state).toBe('completed');
       emulator.setFaults({ latencyMs: 0 });
-      const rows = await verifyImport(im(), store, opts.migrationId);
-      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
-      expect(verificationPassed(rows)).toBe(true);
+      expect((await verify(prefix, opts.migrationId)).passed).toBe(true);
       expect(duplicatesInIm()).toBe(0);
     } finally {
       emulator.setFaults({ latencyMs: 0 });
@@ -238,9 +292,7 @@ describe('historical import against the IM emulator', () => {
       const result = await handle.result();
       expect(result.state).toBe('completed');
       emulator.setFaults({ latencyMs: 0 });
-      const rows = await verifyImport(im(), store, opts.migrationId);
-      if (!verificationPassed(rows)) console.log(formatVerificationTable(rows));
-      expect(verificationPassed(rows)).toBe(true);
+      expect((await verify(prefix, opts.migrationId)).passed).toBe(true);
       expect(duplicatesInIm()).toBe(0);
     } finally {
       emulator.setFaults({ latencyMs: 0 });

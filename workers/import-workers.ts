@@ -6,11 +6,13 @@
  */
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ApiLimitTable } from '../im/apis';
-import type { ImportActivities, StoreActivities } from '../activities/contracts';
+import type { ImportActivities, StoreActivities, VerifyActivities, VerifyStoreActivities } from '../activities/contracts';
 import { createImportActivities, createStoreActivities } from '../activities/import';
+import { createVerifyActivities } from '../activities/verify';
+import { VerifyLedger } from '../legacy/verify-ledger';
 import type { ImClient } from '../im/client';
 import type { StagingStore } from '../legacy/store';
-import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
+import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, VERIFY_ACTIVITY_API, VERIFY_APIS, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
 import { DEFAULT_WORKFLOW_THREADS } from './settings';
 
 /** Which activity runs on which API's queue (retryFailedItems runs on every one: the workflow picks by entity). */
@@ -33,6 +35,8 @@ export interface ImportWorkerOptions {
   limits: ApiLimitTable;
   importActivities: ImportActivities;
   storeActivities: StoreActivities;
+  /** Verification's reads (one queue per read API) and store activities; no read workers without them. */
+  verifyActivities?: VerifyActivities & VerifyStoreActivities;
   /** Activities of one API running at once in this process. */
   activityConcurrency: number;
   /** Run workflows here too (a deployment may split workflow and activity workers). */
@@ -91,7 +95,7 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
       connection,
       namespace,
       taskQueue: storeTaskQueue(prefix),
-      activities: opts.storeActivities as unknown as Record<string, (...args: never[]) => unknown>,
+      activities: { ...opts.storeActivities, ...opts.verifyActivities } as unknown as Record<string, (...args: never[]) => unknown>,
       maxConcurrentActivityTaskExecutions: 20,
     }),
   );
@@ -108,6 +112,21 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
         activities,
         maxConcurrentActivityTaskExecutions: opts.activityConcurrency,
         maxTaskQueueActivitiesPerSecond: queueActivitiesPerSecond(opts.limits, api),
+      }),
+    );
+  }
+  for (const api of opts.verifyActivities ? VERIFY_APIS : []) {
+    const verify = opts.verifyActivities as VerifyActivities;
+    const names = (Object.keys(VERIFY_ACTIVITY_API) as Array<keyof VerifyActivities>).filter((name) => VERIFY_ACTIVITY_API[name] === api);
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: apiTaskQueue(prefix, api),
+        activities: Object.fromEntries(names.map((name) => [name, verify[name]])),
+        maxConcurrentActivityTaskExecutions: opts.activityConcurrency,
+        // One read call per activity.
+        maxTaskQueueActivitiesPerSecond: opts.limits[api].callsPerSecond,
       }),
     );
   }
@@ -144,5 +163,6 @@ export function createImportStack(opts: ImportStackOptions): Promise<ImportWorke
     workflowThreads: opts.workflowThreads,
     importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, runStates: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
     storeActivities: createStoreActivities({ source: opts.store, failures: opts.store, runStates: opts.store }),
+    verifyActivities: createVerifyActivities({ im: opts.im, store: opts.store, ledger: new VerifyLedger(opts.store.db) }),
   });
 }

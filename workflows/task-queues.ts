@@ -9,7 +9,7 @@
  * Temporal's own overhead small next to IM's; a page that runs long heartbeats, so a retry resumes
  * where it stopped.
  */
-import type { FailureEntity } from '../activities/contracts';
+import type { FailureEntity, VerifyActivities } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 
 export const CALLS_PER_ACTIVITY: Partial<Record<ImApiName, number>> = {
@@ -61,3 +61,16 @@ export const FAILURE_ENTITY_API: Record<Exclude<FailureEntity, 'group'>, ImportA
   groupMessage: 'import_group_msg',
   unreadCount: 'set_unread_msg_num',
 };
+
+/** The read APIs verification uses, each with its own rate-limited queue, and its activity on each. */
+export const VERIFY_ACTIVITY_API = {
+  verifyAccountsPage: 'account_check',
+  verifyProfilesPage: 'portrait_get',
+  verifyFriendsPage: 'friend_get',
+  verifyConversationPage: 'admin_getroammsg',
+  verifyGroupInfo: 'get_group_info',
+  verifyGroupMembersPage: 'get_group_member_info',
+  verifyGroupMessagesPage: 'group_msg_get_simple',
+} as const satisfies Record<keyof VerifyActivities, ImApiName>;
+export type VerifyApi = (typeof VERIFY_ACTIVITY_API)[keyof VerifyActivities];
+export const VERIFY_APIS = Object.values(VERIFY_ACTIVITY_API) as VerifyApi[];
