@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
 import { registerSyncCommands } from './commands/sync';
+import { registerPlanCommand } from './commands/plan';
 import { registerVerifyCommand } from './commands/verify';
 import { registerWorkerCommand } from './commands/worker';
 
@@ -16,6 +17,7 @@ const program = new Command('tim-migrate')
 registerLegacyCommands(program);
 registerMigrationCommands(program);
 registerVerifyCommand(program);
+registerPlanCommand(program);
 registerWorkerCommand(program);
 registerSyncCommands(program);
 
