@@ -12,7 +12,7 @@ import { workflowTaskQueue } from '../../workflows/task-queues';
 import { verifyWorkflow } from '../../workflows/verify';
 import { formatVerifyTable, verifyProgressQuery, verifyWorkflowId, type VerifyOptions, type VerifyProgress, type VerifyResult } from '../../workflows/verify-api';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
-import { connectClient } from './migration';
+import { connectClient } from '../lib/temporal-connection';
 
 export interface VerifyRequest {
   migrationId: string;
