@@ -4,6 +4,7 @@
  * bodies and profiles from the staging store themselves and write per-item failures to the
  * store's failure report, so nothing personal lands in Temporal history.
  */
+import type { ImApiName } from '../im/apis';
 import type { MigrationRunState, OwnedItems, PagePlan, ReadMarkScope } from '../legacy/source';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 
@@ -12,6 +13,16 @@ export interface PageOutcome extends Counts {
   next?: Cursor;
   /** The run was paused or cancelled when the page left its queue: it made no call, and runs again after resume. */
   held?: true;
+  /** IM refused the group itself: nothing more of it can be imported, its remaining items go to the failure report. */
+  groupStop?: GroupStop;
+}
+
+/** Why a group's import stopped: IM's answer (or the tool's own reason), for its remaining items' failure records. */
+export interface GroupStop {
+  api: ImApiName;
+  code: number;
+  errorClass: string;
+  reason: string;
 }
 
 export interface IdPage {
@@ -20,6 +31,8 @@ export interface IdPage {
 }
 
 export type GroupImportOutcome = 'created' | 'existed' | 'unsupported' | 'failed';
+/** The stages whose items a stopped group reports (workflows/api.ts GroupStage). */
+export type StoppedGroupStage = 'members' | 'messages' | 'unread';
 
 /** Store-only activities: no IM calls, no rate limit. */
 export interface StoreActivities {
@@ -37,6 +50,8 @@ export interface StoreActivities {
   recordRunState(input: { migrationId: string; state: MigrationRunState }): Promise<void>;
   /** Lets the group's live sync (held until now) apply its events. */
   markGroupHistoryImported(input: { groupId: string }): Promise<void>;
+  /** A page of a stopped group's items of one stage, put in the failure report with the stop's reason. */
+  reportStoppedGroupItems(input: { migrationId: string; groupId: string; stage: StoppedGroupStage; after?: Cursor; limit: number; stop: GroupStop }): Promise<PageOutcome>;
 }
 
 export type FailureEntity = 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';
@@ -54,11 +69,11 @@ export interface ImportActivities {
   /** admin_set_msg_read: the read marks of the conversations the user owns (all, or those of `scope`). */
   importReadMarksPage(input: { migrationId: string; userId: string; scope?: ReadMarkScope; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** import_group: the group's profile, owner, type and creation time. */
-  importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome }>;
+  importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome; groupStop?: GroupStop }>;
   /** import_group_member: one call with up to `limit` members, with join time and role. */
   importGroupMembersPage(input: { migrationId: string; groupId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
-  /** import_group_msg: up to `calls` calls of at most 7 messages, oldest first, resuming after what IM already holds. */
-  importGroupMessagesPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  /** import_group_msg: up to `calls` calls of at most `perCall` (and 7) messages, oldest first, resuming after what IM already holds. */
+  importGroupMessagesPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number; perCall?: number }): Promise<PageOutcome>;
   /** set_unread_msg_num: members' unread counts, after the group's messages. */
   setUnreadCountsPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /**

@@ -8,13 +8,14 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { ApiLimitTable, ImApiName } from '../im/apis';
 import { ImClient, type ItemOutcome } from '../im/client';
-import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
+import { GROUP_NOT_FOUND_CODE, GROUP_UNUSABLE_CODES, ImError, imErrorInfo, isRetryableClass } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
 import { messageIdentity } from '../legacy/id-mapping';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 import { emptyTotals } from '../workflows/api';
-import type { GroupImportOutcome, ImportActivities, PageOutcome, StoreActivities } from './contracts';
+import type { GroupImportOutcome, GroupStop, ImportActivities, PageOutcome, StoreActivities } from './contracts';
 import { asActivity, isItemFailure } from './im-failures';
+import { pairItemId, splitPairItemId } from './item-ids';
 import type { FailureRecord, FailureSink, LegacySource, RunStates } from '../legacy/source';
 
 export interface ImportDeps {
@@ -62,6 +63,11 @@ function progressHeartbeat(): Progress {
   return progress;
 }
 
+/** A friends page that must send some friends again: those, and the counts of the others. */
+interface FriendsProgress extends Counts {
+  pending: string[];
+}
+
 /** Resume point inside a page after a retry: how many items of this page are already done. */
 function resumeIndex(): number {
   const details = activityInfo().heartbeatDetails as { index?: number } | undefined;
@@ -89,14 +95,67 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     }
   }
 
-  function recordOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId: (o: ItemOutcome) => string = (o) => o.id): Counts {
-    let failed = 0;
+  /**
+   * Records the items IM refused for good; those it refused with a retryable or rate-limited code
+   * are not recorded but returned in `retry`, for the caller to send again.
+   */
+  function settleOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId: (o: ItemOutcome) => string = (o) => o.id): Counts & { retry: ItemOutcome[] } {
+    const counts = { done: 0, failed: 0 };
+    const retry: ItemOutcome[] = [];
     for (const o of outcomes) {
-      if (o.ok) continue;
-      failed++;
-      fail(migrationId, entity, itemId(o), api, o.code, o.errorClass ?? 'invalid', o.reason ?? 'rejected by IM');
+      if (o.ok) counts.done++;
+      else if (isRetryableClass(o.errorClass ?? 'invalid')) retry.push(o);
+      else {
+        counts.failed++;
+        fail(migrationId, entity, itemId(o), api, o.code, o.errorClass ?? 'invalid', o.reason ?? 'rejected by IM');
+      }
     }
-    return { done: outcomes.length - failed, failed };
+    return { ...counts, retry };
+  }
+
+  /** settleOutcomes for calls that are safe to send again whole (imports IM takes as upserts). */
+  function recordOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId?: (o: ItemOutcome) => string): Counts {
+    const { retry, ...counts } = settleOutcomes(migrationId, entity, api, outcomes, itemId);
+    if (retry.length > 0) throw retryLater(api, retry);
+    return counts;
+  }
+
+  /**
+   * A whole call IM refused for good, for the items it carried: they go to the failure report, and an
+   * answer about the group itself also stops the group. Undefined when the error must leave the
+   * activity: retryable and configuration errors, and a batch IM wants smaller (the workflow halves
+   * it; at one item it is that item's failure).
+   */
+  function refusedCall(migrationId: string, entity: Entity, itemIds: string[], err: unknown): (Counts & { groupStop?: GroupStop }) | undefined {
+    if (!(err instanceof ImError) || err.retryable || err.errorClass === 'auth-config') return undefined;
+    if (err.errorClass === 'batch-too-large' && itemIds.length > 1) return undefined;
+    for (const id of itemIds) fail(migrationId, entity, id, err.api, err.code, err.errorClass, err.info);
+    const groupStop = GROUP_UNUSABLE_CODES.includes(err.code) ? { api: err.api, code: err.code, errorClass: err.errorClass, reason: err.info } : undefined;
+    return { done: 0, failed: itemIds.length, groupStop };
+  }
+
+  /**
+   * Whether the group IM holds under the bundle group's id is someone else's: what differs, or
+   * undefined when it is ours. IM answers 10021 for a taken GroupId whoever took it, and the docs
+   * say to tell with get_group_info. Type and creation time never change once imported, so they
+   * decide; a bundle group without a creation time was created at import time, so owner and name
+   * decide then.
+   */
+  async function foreignGroup(g: NonNullable<ReturnType<LegacySource['group']>>): Promise<string | undefined> {
+    const filter = { GroupBaseInfoFilter: ['Type', 'Name', 'Owner_Account', 'CreateTime'] };
+    const info = (await im.call('get_group_info', { GroupIdList: [g.groupId], ResponseFilter: filter })).GroupInfo[0];
+    if (!info || info.ErrorCode !== 0) throw new ImError('get_group_info', info?.ErrorCode ?? GROUP_NOT_FOUND_CODE, info?.ErrorInfo ?? 'no answer for the group', 'retryable');
+    const differs: string[] = [];
+    if (info.Type !== g.type) differs.push('type');
+    if (g.createTime !== undefined && info.CreateTime !== g.createTime) differs.push('creation time');
+    if (g.createTime === undefined && (info.Owner_Account ?? '') !== (g.ownerId ?? '')) differs.push('owner');
+    if (g.createTime === undefined && info.Name !== g.name) differs.push('name');
+    return differs.length > 0 ? `its ${differs.join(', ')} differ from the bundle's` : undefined;
+  }
+
+  /** Items of a group IM refused as a whole (GroupStop), in the failure report with its reason. */
+  function reportStopped(migrationId: string, entity: Entity, itemIds: string[], stop: GroupStop): void {
+    for (const id of itemIds) fail(migrationId, entity, id, stop.api, stop.code, stop.errorClass, stop.reason);
   }
 
   /**
@@ -134,8 +193,16 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * final again is recorded anew (with its newest reason) by perItem / recordOutcomes.
    */
   async function retryOne(migrationId: string, entity: Exclude<Entity, 'group'>, itemId: string): Promise<boolean> {
-    const [left, right] = itemId.split('>');
     const once = async (api: ImApiName, call: () => Promise<unknown>) => (await perItem(migrationId, entity, itemId, api, call)).done === 1;
+    /** A batch API's call with this one item: refused whole for good, it is this item's failure. */
+    const batchOfOne = async (api: ImApiName, call: () => Promise<ItemOutcome[]>) => {
+      try {
+        return recordOutcomes(migrationId, entity, api, await call(), () => itemId).done === 1;
+      } catch (err) {
+        if (refusedCall(migrationId, entity, [itemId], err)) return false;
+        throw err;
+      }
+    };
     switch (entity) {
       case 'account':
         return recordOutcomes(migrationId, 'account', 'multiaccount_import', await im.multiaccountImport({ Accounts: [itemId] })).done === 1;
@@ -144,10 +211,11 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         return items.length === 0 || once('portrait_set', () => im.call('portrait_set', { From_Account: itemId, ProfileItem: items }));
       }
       case 'friend': {
-        const f = source.friend(left, right);
+        const [owner, friend] = splitPairItemId(itemId);
+        const f = source.friend(owner, friend);
         if (!f) return true;
-        const outcomes = await im.friendImport({ From_Account: left, AddFriendItem: [{ To_Account: f.toUserId, Remark: f.remark, GroupName: f.groupNames, AddSource: f.addSource, AddWording: f.addWording, AddTime: f.addTime, CustomItem: f.customItems }] });
-        return recordOutcomes(migrationId, 'friend', 'friend_import', outcomes, () => itemId).done === 1;
+        const item = { To_Account: f.toUserId, Remark: f.remark, GroupName: f.groupNames, AddSource: f.addSource, AddWording: f.addWording, AddTime: f.addTime, CustomItem: f.customItems };
+        return batchOfOne('friend_import', () => im.friendImport({ From_Account: owner, AddFriendItem: [item] }));
       }
       case 'message': {
         const m = source.message(itemId);
@@ -158,25 +226,27 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         );
       }
       case 'readMark': {
-        const r = source.readMark(left, right);
+        const r = source.readMark(...splitPairItemId(itemId));
         return !r || once('admin_set_msg_read', () => im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }));
       }
       case 'member': {
-        const m = source.groupMember(left, right);
+        const [groupId, userId] = splitPairItemId(itemId);
+        const m = source.groupMember(groupId, userId);
         if (!m) return true;
-        const outcomes = await im.importGroupMember({ GroupId: left, MemberList: [{ Member_Account: m.userId, Role: m.role === 'Admin' ? 'Admin' : undefined, JoinTime: m.joinTime }] });
-        return recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, () => itemId).done === 1;
+        const member = { Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime };
+        return batchOfOne('import_group_member', () => im.importGroupMember({ GroupId: groupId, MemberList: [member] }));
       }
       case 'groupMessage': {
         // IM takes only messages newer than the group's newest: an older one can only fail again.
         const m = source.groupMessage(itemId);
         if (!m) return true;
-        const outcomes = await im.importGroupMsg({ GroupId: m.groupId, MsgList: [{ From_Account: m.from, SendTime: m.time, Random: messageIdentity(m.oldId).msgRandom, MsgBody: m.body }] });
-        return recordOutcomes(migrationId, 'groupMessage', 'import_group_msg', outcomes, () => itemId).done === 1;
+        const message = { From_Account: m.from, SendTime: m.time, Random: messageIdentity(m.oldId).msgRandom, MsgBody: m.body };
+        return batchOfOne('import_group_msg', () => im.importGroupMsg({ GroupId: m.groupId, MsgList: [message] }));
       }
       case 'unreadCount': {
-        const m = source.groupMember(left, right);
-        return !m || once('set_unread_msg_num', () => im.call('set_unread_msg_num', { GroupId: left, Member_Account: right, UnreadMsgNum: m.unreadCount ?? 0 }));
+        const [groupId, userId] = splitPairItemId(itemId);
+        const m = source.groupMember(groupId, userId);
+        return !m || once('set_unread_msg_num', () => im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: userId, UnreadMsgNum: m.unreadCount ?? 0 }));
       }
     }
   }
@@ -202,10 +272,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importFriendsPage: ({ migrationId, userId, after, limit }) =>
-      asPage(migrationId, after, async () => {
+      asPage(migrationId, after, async (progress) => {
         const page = source.friends(userId, { after, limit: Math.min(limit, limits.friend_import.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
-        const AddFriendItem = page.items.map((f) => ({
+        // A retried attempt sends only the friends the earlier one was told to send again.
+        const earlier = activityInfo().heartbeatDetails as FriendsProgress | undefined;
+        const items = earlier ? page.items.filter((f) => earlier.pending.includes(f.toUserId)) : page.items;
+        const AddFriendItem = items.map((f) => ({
           To_Account: f.toUserId,
           Remark: f.remark,
           GroupName: f.groupNames,
@@ -214,17 +287,23 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           AddTime: f.addTime,
           CustomItem: f.customItems,
         }));
+        const itemId = (friend: string) => pairItemId(userId, friend);
+        let settled: ReturnType<typeof settleOutcomes>;
         try {
-          const outcomes = await im.friendImport({ From_Account: userId, AddFriendItem });
-          return { ...recordOutcomes(migrationId, 'friend', 'friend_import', outcomes, (o) => `${userId}>${o.id}`), next: page.next };
+          settled = settleOutcomes(migrationId, 'friend', 'friend_import', await im.friendImport({ From_Account: userId, AddFriendItem }), (o) => itemId(o.id));
         } catch (err) {
-          // The owner itself is missing: every friend of this page fails for the same reason.
-          if (err instanceof ImError && isItemFailure(err.errorClass)) {
-            for (const f of page.items) fail(migrationId, 'friend', `${userId}>${f.toUserId}`, 'friend_import', err.code, err.errorClass, err.info);
-            return { done: 0, failed: page.items.length, next: page.next };
-          }
-          throw err;
+          // Refused whole (the owner is missing, say): every friend of this call fails for the same reason.
+          const refused = refusedCall(migrationId, 'friend', items.map((f) => itemId(f.toUserId)), err);
+          if (!refused) throw err;
+          settled = { done: 0, failed: refused.failed, retry: [] };
         }
+        const counts = { done: settled.done + (earlier?.done ?? 0), failed: settled.failed + (earlier?.failed ?? 0) };
+        if (settled.retry.length > 0) {
+          // Sent again by Temporal's retry, alone: friends already accepted are not written twice.
+          progress({ pending: settled.retry.map((o) => o.id), ...counts } satisfies FriendsProgress);
+          throw retryLater('friend_import', settled.retry);
+        }
+        return { ...counts, next: page.next };
       }),
 
     importMessagesPage: ({ migrationId, userId, after, calls }) =>
@@ -247,6 +326,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
                 counts.done++;
                 continue;
               }
+              // MsgSeq orders the conversation's messages of one second as the bundle does.
               const { msgSeq, msgRandom } = messageIdentity(m.oldId);
               const c = await perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
                 im.call('importmsg', {
@@ -274,7 +354,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       asPage(migrationId, after, async (progress) => {
         const page = source.ownedReadMarks(userId, { after, limit: calls }, scope);
         const counts = await sequentially(page.items, progress, (r) =>
-          perItem(migrationId, 'readMark', `${r.reader}>${r.peer}`, 'admin_set_msg_read', () =>
+          perItem(migrationId, 'readMark', pairItemId(r.reader, r.peer), 'admin_set_msg_read', () =>
             im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
           ),
         );
@@ -282,15 +362,16 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       }),
 
     importGroup: ({ migrationId, groupId }) =>
-      asActivity(async (): Promise<{ outcome: GroupImportOutcome }> => {
+      asActivity(async (): Promise<{ outcome: GroupImportOutcome; groupStop?: GroupStop }> => {
+        // Nothing of a group that failed here goes in: the workflow reports its members and history with this reason.
+        const refused = (outcome: GroupImportOutcome, groupStop: GroupStop) => {
+          fail(migrationId, 'group', groupId, groupStop.api, groupStop.code, groupStop.errorClass, groupStop.reason);
+          return { outcome, groupStop };
+        };
         const g = source.group(groupId);
-        if (!g) {
-          fail(migrationId, 'group', groupId, 'import_group', GROUP_NOT_FOUND_CODE, 'missing-reference', 'group is not in the staging store');
-          return { outcome: 'failed' };
-        }
+        if (!g) return refused('failed', { api: 'import_group', code: GROUP_NOT_FOUND_CODE, errorClass: 'missing-reference', reason: 'group is not in the staging store' });
         if (NON_IMPORTABLE_GROUP_TYPES.includes(g.type as GroupType)) {
-          fail(migrationId, 'group', groupId, 'import_group', 10007, 'unsupported', `${g.type} groups cannot be imported into IM (create them live instead)`);
-          return { outcome: 'unsupported' };
+          return refused('unsupported', { api: 'import_group', code: 10007, errorClass: 'unsupported', reason: `${g.type} groups cannot be imported into IM (create them live instead)` });
         }
         try {
           await im.call('import_group', {
@@ -309,16 +390,14 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           failures.clearFailure(migrationId, 'group', groupId);
           return { outcome: 'created' };
         } catch (err) {
-          // Our own earlier import (a retry after a lost answer, or a re-run) holds the id.
-          if (err instanceof ImError && err.errorClass === 'already-exists') {
-            failures.clearFailure(migrationId, 'group', groupId);
-            return { outcome: 'existed' };
-          }
-          if (err instanceof ImError && isItemFailure(err.errorClass)) {
-            fail(migrationId, 'group', groupId, 'import_group', err.code, err.errorClass, err.info);
-            return { outcome: 'failed' };
-          }
-          throw err;
+          if (!(err instanceof ImError) || (err.errorClass !== 'already-exists' && !isItemFailure(err.errorClass))) throw err;
+          const stop = { api: err.api, code: err.code, errorClass: err.errorClass, reason: err.info };
+          if (err.errorClass !== 'already-exists') return refused('failed', stop);
+          // Our own earlier import (a retry after a lost answer, or a re-run) holds the id, or someone else's group does.
+          const foreign = await foreignGroup(g);
+          if (foreign) return refused('failed', { ...stop, reason: `GroupId is used by another group in IM (${foreign}): nothing is written into it` });
+          failures.clearFailure(migrationId, 'group', groupId);
+          return { outcome: 'existed' };
         }
       }),
 
@@ -326,33 +405,50 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       asPage(migrationId, after, async () => {
         const page = source.groupMembers(groupId, { after, limit: Math.min(limit, limits.import_group_member.maxItems) });
         if (page.items.length === 0) return { done: 0, failed: 0 };
-        const outcomes = await im.importGroupMember({
-          GroupId: groupId,
-          // Unread counts are set after the group's messages: importing messages resets them.
-          MemberList: page.items.map((m) => ({ Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime })),
-        });
-        return { ...recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => `${groupId}>${o.id}`), next: page.next };
+        const itemId = (userId: string) => pairItemId(groupId, userId);
+        try {
+          const outcomes = await im.importGroupMember({
+            GroupId: groupId,
+            // Unread counts are set after the group's messages: importing messages resets them.
+            MemberList: page.items.map((m) => ({ Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime })),
+          });
+          // Members IM must be asked for again are asked with the whole page: a member already in comes back as Result 2.
+          return { ...recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => itemId(o.id)), next: page.next };
+        } catch (err) {
+          const refused = refusedCall(migrationId, 'member', page.items.map((m) => itemId(m.userId)), err);
+          if (!refused) throw err;
+          return { ...refused, next: page.next };
+        }
       }),
 
-    importGroupMessagesPage: ({ migrationId, groupId, after, calls }) =>
+    importGroupMessagesPage: ({ migrationId, groupId, after, calls, perCall: asked }) =>
       asPage(migrationId, after, async (progress) => {
-        const perCall = limits.import_group_msg.maxItems;
+        const perCall = Math.min(asked ?? Infinity, limits.import_group_msg.maxItems);
         const cursor = GroupHistoryCursor.parse(after);
         const group = source.group(groupId);
         const page = source.groupMessages(groupId, { after: cursor.after, limit: calls * perCall });
         if (page.items.length === 0) return { done: 0, failed: 0 };
         // IM needs strictly increasing times after the group's creation: messages sharing a second
-        // (or older than the group) move to the next free second, in their original order.
+        // (or older than the group) move to the next free second, in the bundle's order (the store's).
         let last = Math.max(cursor.lastSendTime, group?.createTime ?? 0);
         const planned = page.items.map((m) => {
           last = Math.max(m.time, last + 1);
           return { m, sendTime: last };
         });
-        // What IM already holds (an earlier attempt whose answer was lost, or a re-run) is skipped.
-        const info = await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] } });
-        const imLast = info.GroupInfo[0]?.LastMsgTime ?? 0;
+        const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: last });
+        const info = (await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] } })).GroupInfo[0];
+        if (info && info.ErrorCode !== 0) {
+          const err = new ImError('get_group_info', info.ErrorCode, info.ErrorInfo || imErrorInfo(info.ErrorCode));
+          if (!GROUP_UNUSABLE_CODES.includes(err.code)) throw err;
+          return { ...refusedCall(migrationId, 'groupMessage', planned.map((p) => p.m.oldId), err)!, next };
+        }
+        // What IM already holds (an earlier attempt whose answer was lost, or a re-run) is skipped;
+        // what an earlier attempt put in the failure report stays failed.
+        const imLast = info?.LastMsgTime ?? 0;
+        const held = planned.filter((p) => p.sendTime <= imLast);
+        const reported = held.filter((p) => failures.isFailed(migrationId, 'groupMessage', p.m.oldId)).length;
+        const counts = { done: held.length - reported, failed: reported };
         const pending = planned.filter((p) => p.sendTime > imLast);
-        const counts = { done: planned.length - pending.length, failed: 0 };
         const now = nowS();
         for (let i = 0; i < pending.length; i += perCall) {
           const chunk = pending.slice(i, i + perCall);
@@ -361,16 +457,29 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           counts.failed += tooNew.length;
           const sendable = chunk.filter((p) => p.sendTime < now);
           if (sendable.length === 0) continue;
-          const outcomes = await im.importGroupMsg({
-            GroupId: groupId,
-            MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: messageIdentity(p.m.oldId).msgRandom, MsgBody: p.m.body })),
-          });
-          const c = recordOutcomes(migrationId, 'groupMessage', 'import_group_msg', outcomes.map((o, j) => ({ ...o, id: sendable[j].m.oldId })));
-          counts.done += c.done;
-          counts.failed += c.failed;
+          let outcomes: ItemOutcome[];
+          try {
+            outcomes = await im.importGroupMsg({
+              GroupId: groupId,
+              MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: messageIdentity(p.m.oldId).msgRandom, MsgBody: p.m.body })),
+            });
+          } catch (err) {
+            const refused = refusedCall(migrationId, 'groupMessage', sendable.map((p) => p.m.oldId), err);
+            if (!refused) throw err;
+            counts.failed += refused.failed;
+            if (!refused.groupStop) continue;
+            // Nothing more of the group goes in: the rest of this page is reported with it.
+            const rest = pending.slice(i + perCall).map((p) => p.m.oldId);
+            reportStopped(migrationId, 'groupMessage', rest, refused.groupStop);
+            return { done: counts.done, failed: counts.failed + rest.length, next, groupStop: refused.groupStop };
+          }
+          const settled = settleOutcomes(migrationId, 'groupMessage', 'import_group_msg', finalBeforeTaken(outcomes.map((o, j) => ({ ...o, id: sendable[j].m.oldId }))));
+          counts.done += settled.done;
+          counts.failed += settled.failed;
+          // The retry resumes after IM's newest message (get_group_info above): nothing taken is sent twice.
+          if (settled.retry.length > 0) throw retryLater('import_group_msg', settled.retry);
           progress();
         }
-        const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: last });
         return { ...counts, next };
       }),
 
@@ -382,12 +491,24 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           // IM keeps no unread counts for this type; setting them is ineffective, so nothing to do.
           return { done: page.items.length, failed: 0, next: page.next };
         }
-        const counts = await sequentially(page.items, progress, (m) =>
-          perItem(migrationId, 'unreadCount', `${groupId}>${m.userId}`, 'set_unread_msg_num', () =>
-            im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 }),
-          ),
-        );
-        return { ...counts, next: page.next };
+        let groupStop: GroupStop | undefined;
+        const counts = await sequentially(page.items, progress, async (m) => {
+          const itemId = pairItemId(groupId, m.userId);
+          if (groupStop) {
+            reportStopped(migrationId, 'unreadCount', [itemId], groupStop);
+            return { done: 0, failed: 1 };
+          }
+          try {
+            await im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 });
+            return { done: 1, failed: 0 };
+          } catch (err) {
+            const refused = refusedCall(migrationId, 'unreadCount', [itemId], err);
+            if (!refused) throw err;
+            groupStop = refused.groupStop;
+            return refused;
+          }
+        });
+        return { ...counts, next: page.next, groupStop };
       }),
 
     retryFailedItems: ({ migrationId, entity, itemIds }) =>
@@ -408,6 +529,25 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         return total;
       }),
   };
+}
+
+/**
+ * A group message IM answered retryably but followed by one it took can never go in (IM takes only
+ * messages newer than the group's newest): it is final, and only those after the last taken retry.
+ */
+function finalBeforeTaken(outcomes: ItemOutcome[]): ItemOutcome[] {
+  const lastTaken = outcomes.map((o) => o.ok).lastIndexOf(true);
+  return outcomes.map((o, j) =>
+    !o.ok && j < lastTaken && isRetryableClass(o.errorClass ?? 'invalid')
+      ? { ...o, errorClass: 'invalid', reason: `${o.reason ?? 'retryable answer'}; IM took a later message of the group, so this one cannot go in` }
+      : o,
+  );
+}
+
+/** Items IM answered with a retryable or rate-limited code, as the error that has Temporal retry the activity. */
+function retryLater(api: ImApiName, retry: ItemOutcome[]): ImError {
+  const first = retry[0];
+  return new ImError(api, first.code, `${retry.length} item(s) to send again: ${first.reason ?? 'retryable answer'}`, first.errorClass);
 }
 
 /** A group-history cursor: the store's cursor plus the last send time assigned so far. */
@@ -477,6 +617,29 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async markGroupHistoryImported({ groupId }) {
       source.markGroupHistoryImported(groupId);
+    },
+    async reportStoppedGroupItems({ migrationId, groupId, stage, after, limit, stop }) {
+      const report = (entity: Entity, itemIds: string[]) => {
+        for (const id of itemIds) failures.record({ migrationId, entity, itemId: id, api: stop.api, code: stop.code, errorClass: stop.errorClass, reason: stop.reason });
+        return { done: 0, failed: itemIds.length };
+      };
+      switch (stage) {
+        case 'members': {
+          const page = source.groupMembers(groupId, { after, limit });
+          return { ...report('member', page.items.map((m) => pairItemId(groupId, m.userId))), next: page.next };
+        }
+        case 'messages': {
+          // The cursor of importGroupMessagesPage, whose stage this takes over.
+          const cursor = GroupHistoryCursor.parse(after);
+          const page = source.groupMessages(groupId, { after: cursor.after, limit });
+          const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: cursor.lastSendTime });
+          return { ...report('groupMessage', page.items.map((m) => m.oldId)), next };
+        }
+        case 'unread': {
+          const page = source.groupUnreadCounts(groupId, { after, limit });
+          return { ...report('unreadCount', page.items.map((m) => pairItemId(groupId, m.userId))), next: page.next };
+        }
+      }
     },
     async listFailures({ migrationId, after, limit }) {
       const page = failures.failures(migrationId, { after, limit });

@@ -23,7 +23,7 @@ export const IM_ERROR_CLASSES = [
   'auth-config',
   /** Message content refused (too long, sensitive words, blocked by a callback). */
   'content-rejected',
-  /** The custom GroupId is already taken; for a re-run it is our own earlier import. */
+  /** The custom GroupId is already taken: our own earlier import, or someone else's group (get_group_info tells). */
   'already-exists',
 ] as const;
 export type ImErrorClass = (typeof IM_ERROR_CLASSES)[number];
@@ -167,6 +167,13 @@ export const IM_ERROR_CODES: Readonly<Record<number, ErrorFact>> = {
 /** The group does not exist or was disbanded: for destroy_group, the work is already done. */
 export const GROUP_NOT_FOUND_CODE = 10010;
 
+/**
+ * Whole-call answers about the group itself, not the items of the call: it does not exist or was
+ * dissolved (10010), its type takes no imports or we may not write to it (10007), its GroupId is
+ * invalid (10015). Nothing more of that group can be imported.
+ */
+export const GROUP_UNUSABLE_CODES: readonly number[] = [GROUP_NOT_FOUND_CODE, 10007, 10015];
+
 /** Codes the tool itself reports for failures below IM's JSON level. */
 export const TRANSPORT_ERROR_CODE = -1;
 export const RESPONSE_SHAPE_ERROR_CODE = -2;
@@ -174,6 +181,22 @@ export const RESPONSE_SHAPE_ERROR_CODE = -2;
 /** An unknown code is retried (bounded by the retry policy), never silently skipped. */
 export function classifyImErrorCode(code: number): ImErrorClass {
   return IM_ERROR_CODES[code]?.errorClass ?? 'retryable';
+}
+
+/** Rate-limited and retryable answers: a later call may succeed. */
+export function isRetryableClass(errorClass: ImErrorClass): boolean {
+  return !NON_RETRYABLE_ERROR_CLASSES.includes(errorClass);
+}
+
+/**
+ * A whole call's class. An import API answered with its too-many code is batch-too-large even where
+ * the code itself means bad parameters: sns has no too-many code and answers a too-long
+ * AddFriendItem with 30001, so the workflow halves the batch (a single item still refused so is
+ * reported as the activity sees fit).
+ */
+function classifyCall(api: ImApiName, code: number): ImErrorClass {
+  if (IM_APIS[api].kind === 'import' && TOO_MANY_ITEMS_CODE[api] === code) return 'batch-too-large';
+  return classifyImErrorCode(code);
 }
 
 export function imErrorInfo(code: number): string {
@@ -191,11 +214,11 @@ export class ImError extends Error {
   ) {
     super(`${api} failed with ${code}: ${info}`);
     this.name = 'ImError';
-    this.errorClass = errorClass ?? classifyImErrorCode(code);
+    this.errorClass = errorClass ?? classifyCall(api, code);
   }
 
   get retryable(): boolean {
-    return !NON_RETRYABLE_ERROR_CLASSES.includes(this.errorClass);
+    return isRetryableClass(this.errorClass);
   }
 }
 

@@ -85,6 +85,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async markGroupHistoryImported({ groupId }) {
       log.push(`history-imported:${groupId}`);
     },
+    async reportStoppedGroupItems() {
+      return { done: 0, failed: 0 };
+    },
     async recordRunState({ state }) {
       opts.runStates?.push(state);
     },

@@ -7,6 +7,7 @@
  * never message bodies, secrets or UserSigs.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { GroupStop } from '../activities/contracts';
 
 /** IM's required import order (design.md); the migration runs them in this order where they depend on each other. */
 export const IMPORT_PHASES = [
@@ -71,6 +72,8 @@ export interface BatchSizes {
   accounts: number;
   friends: number;
   members: number;
+  /** Messages per import_group_msg call, once IM asked for fewer (absent: the API table's). */
+  groupMessages?: number;
 }
 
 /** What a migration carries into its next run when it continues-as-new. */
@@ -159,7 +162,8 @@ export type UserStage = 'messages' | 'readMarks' | 'done';
 
 export interface GroupImportInput extends ChildImportInput {
   groupId: string;
-  carried?: { stage: GroupStage; cursor?: Cursor };
+  /** `groupStop`: IM refused the group, the run only reports its remaining items. */
+  carried?: { stage: GroupStage; cursor?: Cursor; groupStop?: GroupStop };
 }
 export type GroupStage = 'group' | 'members' | 'messages' | 'unread' | 'done';
 

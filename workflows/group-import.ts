@@ -3,8 +3,14 @@
  * its members with join time and role, its messages oldest first (at most 7 per call, strictly
  * increasing times, later than anything IM already holds), and only then the members' unread
  * counts, because importing messages resets every unread count to zero.
+ *
+ * When IM refuses the group itself (it was dissolved, its type takes no imports, its id is someone
+ * else's), the rest of the stages only put their items in the failure report, with IM's reason:
+ * the child ends normally, every item is accounted for, and the group's live sync is released.
  */
-import { continueAsNew } from '@temporalio/workflow';
+import { continueAsNew, patched } from '@temporalio/workflow';
+import type { GroupStop } from '../activities/contracts';
+import { IM_APIS } from '../im/apis';
 import type { ChildOutcome, GroupImportInput, GroupStage, ImportPhase } from './api';
 import { callsPerActivity } from './task-queues';
 import { imActivities, runStages, storeActivities, withBatchHalving } from './control';
@@ -17,6 +23,10 @@ const STAGE_PHASE: Record<Stage, ImportPhase> = {
   messages: 'groupMessages',
   unread: 'unreadCounts',
 };
+/** Items a stopped group reports per store activity. */
+const STOPPED_REPORT_PAGE = 500;
+/** Runs recorded before a refused group's items were reported ended right after import_group. */
+const REPORT_REFUSED_GROUP_ITEMS = 'report-refused-group-items';
 
 /** Imports one group; an AVChatRoom (which IM cannot import) ends as 'unsupported' and is in the failure report. */
 export async function groupImportWorkflow(input: GroupImportInput): Promise<ChildOutcome> {
@@ -25,8 +35,16 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
   const memberApi = imActivities(p, 'import_group_member');
   const messageApi = imActivities(p, 'import_group_msg');
   const unreadApi = imActivities(p, 'set_unread_msg_num');
+  const store = storeActivities(p);
   let memberBatch = input.batchSizes.members;
+  let messageBatch = input.batchSizes.groupMessages ?? IM_APIS.import_group_msg.maxItems;
+  let groupStop: GroupStop | undefined = input.carried?.groupStop;
   const base = { migrationId: input.migrationId, groupId: input.groupId };
+  /** A step's outcome; one that says IM refused the group stops it. */
+  const noting = <T extends { groupStop?: GroupStop }>(outcome: T): T => {
+    groupStop ??= outcome.groupStop;
+    return outcome;
+  };
 
   const outcome = await runStages<Stage>({
     stages: STAGES,
@@ -37,26 +55,39 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
     paused: input.paused,
     historyEventBudget: input.historyEventBudget,
     continueAsNew: (carried, paused) =>
-      continueAsNew<typeof groupImportWorkflow>({ ...input, paused, batchSizes: { ...input.batchSizes, members: memberBatch }, carried }),
+      continueAsNew<typeof groupImportWorkflow>({
+        ...input,
+        paused,
+        batchSizes: { ...input.batchSizes, members: memberBatch, groupMessages: messageBatch },
+        carried: { ...carried, groupStop },
+      }),
     step: async (stage, after) => {
+      if (groupStop) {
+        // Without the group nothing else of it can be imported: the failure report says why, item by item.
+        if (stage === 'group') return { done: 0, failed: 0 };
+        return store.reportStoppedGroupItems({ ...base, stage, after, limit: STOPPED_REPORT_PAGE, stop: groupStop });
+      }
       switch (stage) {
         case 'group': {
-          const { outcome } = await groupApi.importGroup(base);
-          // Without the group nothing else of it can be imported; the failure report says why.
-          if (outcome === 'unsupported') return { done: 0, failed: 1, end: 'unsupported' };
-          if (outcome === 'failed') return { done: 0, failed: 1, end: 'completed' };
-          return { done: 1, failed: 0 };
+          const imported = await groupApi.importGroup(base);
+          if (imported.outcome === 'created' || imported.outcome === 'existed') return { done: 1, failed: 0 };
+          if (!patched(REPORT_REFUSED_GROUP_ITEMS)) return { done: 0, failed: 1, end: imported.outcome === 'unsupported' ? 'unsupported' : 'completed' };
+          noting(imported);
+          return { done: 0, failed: 1 };
         }
         case 'members':
-          return withBatchHalving(memberBatch, (l) => (memberBatch = l), (limit) => memberApi.importGroupMembersPage({ ...base, after, limit }));
-        case 'messages':
-          return messageApi.importGroupMessagesPage({ ...base, after, calls: callsPerActivity('import_group_msg') });
+          return noting(await withBatchHalving(memberBatch, (l) => (memberBatch = l), (limit) => memberApi.importGroupMembersPage({ ...base, after, limit })));
+        case 'messages': {
+          const calls = callsPerActivity('import_group_msg');
+          const page = (perCall: number) => messageApi.importGroupMessagesPage({ ...base, after, calls, perCall });
+          return noting(await withBatchHalving(messageBatch, (l) => (messageBatch = l), page));
+        }
         case 'unread':
-          return unreadApi.setUnreadCountsPage({ ...base, after, calls: callsPerActivity('set_unread_msg_num') });
+          return noting(await unreadApi.setUnreadCountsPage({ ...base, after, calls: callsPerActivity('set_unread_msg_num') }));
       }
     },
   });
   // Whatever the outcome, the group's held live events may flow now (a cancelled run may be resumed: not then).
-  if (outcome !== 'cancelled' && input.phases.includes('groupMessages')) await storeActivities(p).markGroupHistoryImported({ groupId: input.groupId });
-  return outcome;
+  if (outcome !== 'cancelled' && input.phases.includes('groupMessages')) await store.markGroupHistoryImported({ groupId: input.groupId });
+  return outcome === 'completed' && groupStop?.errorClass === 'unsupported' ? 'unsupported' : outcome;
 }

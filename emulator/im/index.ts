@@ -43,6 +43,12 @@ export interface EmulatorFaults {
   http5xxRate: number;
 }
 
+/**
+ * A test's hand in one call, after the checks every call passes: answer with `handle(body)` (the
+ * body changed or not, the answer changed or not), or throw ApiError to answer with that code.
+ */
+export type ApiInterceptor = (api: ImApiName, body: Record<string, unknown>, handle: (body: Record<string, unknown>) => Record<string, unknown>) => Record<string, unknown>;
+
 export interface ImEmulatorOptions {
   sdkAppId: number;
   secretKey: string;
@@ -84,6 +90,8 @@ export interface ImEmulator {
   setFaults(f: Partial<EmulatorFaults>): void;
   setLimits(l: Partial<Record<ImApiName, Partial<ApiLimits>>>): void;
   setCallback(url: string | undefined, token?: string): void;
+  /** Every call passes through `interceptor` until it is cleared (undefined). */
+  intercept(interceptor: ApiInterceptor | undefined): void;
   counters(): EmulatorCounters;
   reset(): void;
   snapshot(): EmulatorSnapshot;
@@ -176,6 +184,7 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
   const random = opts.random ?? Math.random;
   const state = new ImState(opts.admin, opts.sdkAppId);
   let faults: EmulatorFaults = { ...DEFAULT_FAULTS, ...opts.faults };
+  let interceptor: ApiInterceptor | undefined;
   let limitOverrides = opts.limits ?? {};
   const mergedLimits = (): ApiLimitTable => {
     const table = resolveApiLimits({});
@@ -247,7 +256,8 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
     const ctx: ApiContext = { state, admin: opts.admin, nowS: nowS(), emit: (cb) => emitted.push(cb) };
     let answer: Record<string, unknown>;
     try {
-      answer = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '', ...REST_HANDLERS[api](body, ctx) };
+      const handle = (b: Record<string, unknown>) => REST_HANDLERS[api](b, ctx);
+      answer = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '', ...(interceptor ? interceptor(api, body, handle) : handle(body)) };
     } catch (err) {
       bump(counters.errors, api);
       if (err instanceof ApiError) return fail(err.code, err.message);
@@ -370,6 +380,7 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
 
   function resetAll(): void {
     state.clear();
+    interceptor = undefined;
     counters.calls = {};
     counters.rejectedForRate = {};
     counters.rejectedForBatch = {};
@@ -395,6 +406,7 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
       callbacks.url = url;
       callbacks.token = token;
     },
+    intercept: (i) => (interceptor = i),
     counters: currentCounters,
     reset: resetAll,
     snapshot: () => state.snapshot(),
