@@ -49,6 +49,7 @@ const program = new Command('demo')
   .option('--coexistence', 'also run the live two-way sync with simulated traffic in both directions')
   .option('--traffic-seconds <n>', 'seconds of coexistence traffic', '10')
   .option('--traffic-rate <n>', 'events per second from each app during the traffic', '10')
+  .option('--verbose', 'print each activity attempt IM refused for rate (the progress view counts them)')
   .option('--screenshot <png>', 'open the migration in the Web UI with Chromium, check the progress table is shown, save a screenshot')
   .parse();
 
@@ -56,7 +57,7 @@ const log = (line: string) => console.log(line);
 
 async function main(): Promise<number> {
   const o = program.opts();
-  installQuietWorkerLogging();
+  installQuietWorkerLogging(undefined, { verbose: o.verbose });
   log('Starting the Temporal dev server…');
   const server = await startDevServer({ port: Number(o.port), uiPort: Number(o.uiPort), log });
   log(`  Temporal: ${server.address}   Web UI: ${server.uiUrl}`);

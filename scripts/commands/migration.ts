@@ -22,6 +22,7 @@ import {
 import { migrationWorkflow } from '../../workflows/migration';
 import { retryFailuresWorkflow } from '../../workflows/retry-failures';
 import { workflowTaskQueue } from '../../workflows/task-queues';
+import { rateLimitedRetries } from '../../workers/logging';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
 import { StagingStore } from '../../legacy/store';
 import { connectClient } from '../lib/temporal-connection';
@@ -99,6 +100,7 @@ export async function watchMigration(client: Client, workflowId: string, interva
     Presets.shades_classic,
   );
   const byPhase = new Map<ImportPhase, ReturnType<MultiBar['create']>>();
+  let rateBar: ReturnType<MultiBar['create']> | undefined;
   const draw = (phases: MigrationProgress['phases']) => {
     for (const phase of IMPORT_PHASES) {
       const p = phases[phase];
@@ -114,6 +116,11 @@ export async function watchMigration(client: Client, workflowId: string, interva
       bar.setTotal(p.total);
       bar.update(p.done + p.failed, payload);
     }
+    // Counted by the workers of this process (the demo's): a watch beside separate workers shows none.
+    const retried = rateLimitedRetries();
+    if (retried === 0) return;
+    rateBar ??= bars.create(0, 0, { retried }, { format: ' refused for rate, retried: {retried}' });
+    rateBar.update(0, { retried });
   };
   const done = handle.result();
   let finished = false;

@@ -14,15 +14,19 @@ import { createSyncWorker } from '../../workers/sync-workers';
 import { syncTaskQueue } from '../../workflows/sync-api';
 import { connectNative } from '../lib/temporal-connection';
 
+/** How often a worker process says how many attempts IM refused for rate (it has no progress view). */
+const RATE_SUMMARY_EVERY_MS = 30_000;
+
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run the import workers (workflows, store and one queue per IM API) until Ctrl-C')
     .option('--store <path>', 'staging store (default: TIM_STORE)')
     .option('--sync', 'also run the live sync worker (needs TIM_LEGACY_BRIDGE_URL and TIM_LEGACY_WEBHOOK_SECRET)')
-    .action(async (opts: { store?: string; sync?: boolean }) => {
+    .option('--verbose', 'print each activity attempt IM refused for rate (by default, a count every 30 s)')
+    .action(async (opts: { store?: string; sync?: boolean; verbose?: boolean }) => {
       loadDotEnv();
-      installQuietWorkerLogging();
+      installQuietWorkerLogging(undefined, { verbose: opts.verbose, summaryEveryMs: RATE_SUMMARY_EVERY_MS });
       const settings = loadTemporalSettings();
       const imConfig = loadImConfig();
       const syncSettings = opts.sync ? loadSyncSettings() : undefined;
