@@ -1,7 +1,8 @@
 /**
  * The import's side effects: each activity reads a page from the staging store, calls one IM API,
  * records items IM rejects for good in the failure report, and returns counts and a cursor.
- * Every write is idempotent by construction (MsgSeq/MsgRandom/Random derived from the old id,
+ * Every write is idempotent by construction (MsgSeq/MsgRandom/Random derived from the old id and
+ * the message's place in the bundle, legacy/id-mapping.ts;
  * account and member imports are upserts, group history resumes after what IM already holds),
  * so Temporal may retry any activity at any point.
  */
@@ -10,7 +11,7 @@ import type { ApiLimitTable, ImApiName } from '../im/apis';
 import { ImClient, type ItemOutcome } from '../im/client';
 import { GROUP_NOT_FOUND_CODE, GROUP_UNUSABLE_CODES, ImError, imErrorInfo, isRetryableClass } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
-import { messageIdentity } from '../legacy/id-mapping';
+import { importedMessageIdentity } from '../legacy/id-mapping';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 import { emptyTotals } from '../workflows/api';
 import type { GroupImportOutcome, GroupStop, ImportActivities, PageOutcome, StoreActivities } from './contracts';
@@ -220,7 +221,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       case 'message': {
         const m = source.message(itemId);
         if (!m) return true;
-        const { msgSeq, msgRandom } = messageIdentity(m.oldId);
+        const { msgSeq, msgRandom } = importedMessageIdentity(m);
         return once('importmsg', () =>
           im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.from, To_Account: m.to, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: m.body, CloudCustomData: m.cloudCustomData }),
         );
@@ -240,7 +241,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         // IM takes only messages newer than the group's newest: an older one can only fail again.
         const m = source.groupMessage(itemId);
         if (!m) return true;
-        const message = { From_Account: m.from, SendTime: m.time, Random: messageIdentity(m.oldId).msgRandom, MsgBody: m.body };
+        const message = { From_Account: m.from, SendTime: m.time, Random: importedMessageIdentity(m).random, MsgBody: m.body };
         return batchOfOne('import_group_msg', () => im.importGroupMsg({ GroupId: m.groupId, MsgList: [message] }));
       }
       case 'unreadCount': {
@@ -327,7 +328,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
                 continue;
               }
               // MsgSeq orders the conversation's messages of one second as the bundle does.
-              const { msgSeq, msgRandom } = messageIdentity(m.oldId);
+              const { msgSeq, msgRandom } = importedMessageIdentity(m);
               const c = await perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
                 im.call('importmsg', {
                   SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
@@ -461,7 +462,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           try {
             outcomes = await im.importGroupMsg({
               GroupId: groupId,
-              MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: messageIdentity(p.m.oldId).msgRandom, MsgBody: p.m.body })),
+              MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: importedMessageIdentity(p.m).random, MsgBody: p.m.body })),
             });
           } catch (err) {
             const refused = refusedCall(migrationId, 'groupMessage', sendable.map((p) => p.m.oldId), err);

@@ -19,7 +19,7 @@ import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
-import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
+import { liveGroupRandom, messageRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
 import type { SyncJournal } from '../legacy/sync-journal';
 import type { ApplyOutcome, SettledOutcome, SyncActivities } from '../workflows/sync-api';
@@ -84,7 +84,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         // MsgSeq orders same-second messages and, with MsgRandom, makes a retried send one message:
         // the journal's arrival time is both stable for the event and increasing in the conversation.
         const msgSeq = receivedAtMs % 2 ** 32;
-        const { msgRandom } = messageIdentity(e.messageId);
+        const msgRandom = messageRandom(e.messageId);
         const from = toImUserId(e.from);
         const to = toImUserId(e.to);
         await withAccounts([from, to], () =>
@@ -107,7 +107,7 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
           im.call('send_group_msg', {
             GroupId: store.imGroupIdOf(e.groupId),
             From_Account: from,
-            Random: messageIdentity(e.messageId).msgRandom,
+            Random: liveGroupRandom(e.messageId),
             MsgBody: e.body,
             CloudCustomData: withImOriginMarker(e.cloudCustomData),
             ForbidCallbackControl: forbid,

@@ -203,3 +203,5 @@ export const SILENT_MEMBER_CHANGE = 1;
 
 /** uint32 range used by MsgRandom, MsgSeq and Random. */
 export const UINT32_MAX = 0xffffffff;
+/** import_group_msg and send_group_msg: a group message whose Random the group saw this recently is dropped as a duplicate. */
+export const GROUP_RANDOM_DUPLICATE_SECONDS = 300;

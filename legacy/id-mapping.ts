@@ -43,12 +43,64 @@ export function toImGroupId(oldId: string, type: GroupType): string {
   return (type === 'Community' ? COMMUNITY_GROUP_ID_PREFIX : '') + MAPPED_ID_PREFIX + idHash(oldId);
 }
 
+/** 32 bits of the old message id's hash: one-to-one MsgRandom, imported or sent live. */
+export function messageRandom(oldMessageId: string): number {
+  return createHash('sha256').update(oldMessageId, 'utf8').digest().readUInt32BE(4);
+}
+
+/** The top bit of a uint32: set on every live group Random, never on an imported one. */
+const LIVE_GROUP_RANDOM_BIT = 2 ** 31;
+
 /**
- * IM-side message identifiers derived from the old message id by a stable hash, so a retried or
- * re-run import is de-duplicated by IM itself (importmsg's (MsgSeq, MsgRandom, MsgTimeStamp),
- * import_group_msg's and send_group_msg's Random).
+ * Random of a group message the live sync sends (send_group_msg): the old id's hash, so a retried
+ * send is dropped by IM as a duplicate, with the top bit set, so it never equals the Random of an
+ * imported message (below 2^31, see importedMessageIdentity).
  */
-export function messageIdentity(oldMessageId: string): { msgSeq: number; msgRandom: number } {
-  const digest = createHash('sha256').update(oldMessageId, 'utf8').digest();
-  return { msgSeq: digest.readUInt32BE(0), msgRandom: digest.readUInt32BE(4) };
+export function liveGroupRandom(oldMessageId: string): number {
+  return (messageRandom(oldMessageId) | LIVE_GROUP_RANDOM_BIT) >>> 0;
+}
+
+/** Where a one-to-one message stands: how many of its conversation's messages of the same second come before it. */
+export interface C2CMessagePlace {
+  oldId: string;
+  earlierInSecond: number;
+}
+/** Where a group message stands: how many of the group's messages come before it. */
+export interface GroupMessagePlace {
+  earlierInGroup: number;
+}
+
+/**
+ * What IM holds for an imported message, so that IM de-duplicates a retried, re-run or re-loaded
+ * import and keeps the bundle's order (verification compares IM's answers with it).
+ *
+ * One-to-one (importmsg): IM drops a message whose (MsgSeq, MsgRandom, MsgTimeStamp) its conversation
+ * already holds, and orders a second's messages by MsgSeq. So MsgSeq is the message's place among its
+ * conversation's messages of that second (1, 2, …, in the staging store's order, which is the bundle's)
+ * and MsgRandom the old id's hash: two messages of one conversation and second never share a key.
+ * The place counts only the messages before it, and the store keeps each message where the load that
+ * first brought it put it, putting those a later load adds after every message it holds (whatever
+ * their lines): so a newer export never moves a message already held, nor changes its identity.
+ * (A message whose time the newer export changes is a new message to IM anyway.) A new store loaded
+ * from a newer export gives the same identities when the export lists each second's messages in the
+ * same order as before, new ones last.
+ *
+ * Groups (import_group_msg): IM drops a message whose Random the group saw within 5 minutes. So
+ * Random is the message's place in the group's history (1, 2, …): unique in the group, whatever the
+ * hashes. Places only grow from one load to the next (a load removes no message, and moves only one
+ * whose time it changes), and the import sends only messages after every one IM holds (IM takes a
+ * group's history only oldest first): each has a place above the present, and so above every
+ * earlier, place of every message IM holds.
+ */
+export function importedMessageIdentity(m: C2CMessagePlace): { msgSeq: number; msgRandom: number };
+export function importedMessageIdentity(m: GroupMessagePlace): { random: number };
+export function importedMessageIdentity(
+  m: C2CMessagePlace | GroupMessagePlace,
+): { msgSeq: number; msgRandom: number } | { random: number } {
+  if (!('earlierInGroup' in m)) return { msgSeq: m.earlierInSecond + 1, msgRandom: messageRandom(m.oldId) };
+  const random = m.earlierInGroup + 1;
+  if (random >= LIVE_GROUP_RANDOM_BIT) {
+    throw new Error(`a group history longer than ${LIVE_GROUP_RANDOM_BIT - 1} messages cannot be imported`);
+  }
+  return { random };
 }

@@ -92,6 +92,8 @@ export interface ImportC2CMessage {
   time: number;
   body: MsgBody;
   cloudCustomData?: string;
+  /** How many of its conversation's messages of the same second come before it (its MsgSeq, legacy/id-mapping.ts). */
+  earlierInSecond: number;
 }
 
 export interface ImportReadMark {
@@ -127,6 +129,8 @@ export interface ImportGroupMessage {
   from: string;
   time: number;
   body: MsgBody;
+  /** How many of the group's messages come before it (its Random, legacy/id-mapping.ts). */
+  earlierInGroup: number;
 }
 
 export interface ImportTotals {
@@ -148,7 +152,7 @@ export interface LegacySource {
   groupIds(page: PageRequest): Page<string>;
   profile(userId: string): ImportProfile | undefined;
   friends(userId: string, page: PageRequest): Page<ImportFriend>;
-  /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each. */
+  /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each (a second's in bundle order). */
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
   /** Read marks (of either participant) of the conversations `userId` owns. */
   ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark>;
@@ -156,7 +160,7 @@ export interface LegacySource {
   planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan;
   group(groupId: string): ImportGroup | undefined;
   groupMembers(groupId: string, page: PageRequest): Page<ImportGroupMember>;
-  /** Oldest first. */
+  /** Oldest first (a second's in bundle order). */
   groupMessages(groupId: string, page: PageRequest): Page<ImportGroupMessage>;
   /** Members with an unread count above zero. */
   groupUnreadCounts(groupId: string, page: PageRequest): Page<ImportGroupMember>;

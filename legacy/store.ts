@@ -49,11 +49,13 @@ CREATE TABLE IF NOT EXISTS accounts (im_id TEXT PRIMARY KEY, old_id TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS friendships (owner TEXT NOT NULL, friend TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, friend)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
   old_id TEXT PRIMARY KEY, conv_owner TEXT NOT NULL, conv_peer TEXT NOT NULL, sender TEXT NOT NULL, receiver TEXT NOT NULL,
-  time INTEGER NOT NULL, body TEXT NOT NULL, cloud TEXT) WITHOUT ROWID;
+  time INTEGER NOT NULL, body TEXT NOT NULL, cloud TEXT, ordinal INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS read_marks (reader TEXT NOT NULL, peer TEXT NOT NULL, conv_owner TEXT NOT NULL, read_up_to INTEGER NOT NULL, PRIMARY KEY (reader, peer)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (im_id TEXT PRIMARY KEY, old_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL, account TEXT NOT NULL, role TEXT NOT NULL, join_time INTEGER, unread INTEGER NOT NULL, PRIMARY KEY (group_id, account)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS group_messages (old_id TEXT PRIMARY KEY, group_id TEXT NOT NULL, sender TEXT NOT NULL, time INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_messages (
+  old_id TEXT PRIMARY KEY, group_id TEXT NOT NULL, sender TEXT NOT NULL, time INTEGER NOT NULL, body TEXT NOT NULL,
+  ordinal INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS failures (
   migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
   error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id)) WITHOUT ROWID;
@@ -62,12 +64,20 @@ CREATE TABLE IF NOT EXISTS run_states (migration_id TEXT PRIMARY KEY, state TEXT
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
 const INDEXES = `
-CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conv_owner, conv_peer, time, old_id);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conv_owner, conv_peer, time, ordinal);
 CREATE INDEX IF NOT EXISTS read_marks_by_owner ON read_marks (conv_owner, reader, peer);
-CREATE INDEX IF NOT EXISTS group_messages_by_group ON group_messages (group_id, time, old_id);
+CREATE INDEX IF NOT EXISTS group_messages_by_group ON group_messages (group_id, time, ordinal);
 `;
 
 const DROP_INDEXES = 'DROP INDEX IF EXISTS messages_by_conversation; DROP INDEX IF EXISTS read_marks_by_owner; DROP INDEX IF EXISTS group_messages_by_group;';
+
+/**
+ * A message's `ordinal` is its place in the loads: the bundle's line order, after every message an
+ * earlier load brought (an upsert keeps it). Within a second a conversation's or group's messages go
+ * in ordinal order, and a one-to-one message's MsgSeq counts those before it (legacy/id-mapping.ts).
+ */
+const EARLIER_IN_SECOND = `(SELECT COUNT(*) FROM messages e
+  WHERE e.conv_owner = m.conv_owner AND e.conv_peer = m.conv_peer AND e.time = m.time AND e.ordinal < m.ordinal) AS earlier`;
 
 const encode = (parts: Array<string | number>): string => JSON.stringify(parts);
 const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T => (cursor === undefined ? fallback : (JSON.parse(cursor) as T));
@@ -93,6 +103,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    if (this.db.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'ordinal'").get() === undefined) {
+      throw new Error(`${path}: a staging store of an earlier version (it keeps no bundle order): load the bundle into a new store`);
+    }
     this.db.exec(INDEXES);
   }
 
@@ -123,7 +136,8 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile'),
       friendship: this.db.prepare('INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data'),
       message: this.db.prepare(
-        `INSERT INTO messages (old_id, conv_owner, conv_peer, sender, receiver, time, body, cloud) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO messages (old_id, conv_owner, conv_peer, sender, receiver, time, body, cloud, ordinal)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (old_id) DO UPDATE SET conv_owner = excluded.conv_owner, conv_peer = excluded.conv_peer, sender = excluded.sender,
            receiver = excluded.receiver, time = excluded.time, body = excluded.body, cloud = excluded.cloud`,
       ),
@@ -134,7 +148,7 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
          ON CONFLICT (group_id, account) DO UPDATE SET role = excluded.role, join_time = excluded.join_time, unread = excluded.unread`,
       ),
       groupMessage: this.db.prepare(
-        `INSERT INTO group_messages (old_id, group_id, sender, time, body) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO group_messages (old_id, group_id, sender, time, body, ordinal) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (old_id) DO UPDATE SET group_id = excluded.group_id, sender = excluded.sender, time = excluded.time, body = excluded.body`,
       ),
     };
@@ -146,10 +160,20 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     // Secondary indexes are rebuilt once after the bulk load: faster than maintaining them row by row.
     this.db.exec(DROP_INDEXES);
     this.db.exec('BEGIN');
+    // Each thread posts its file's rows in line order: new messages go after every one held already.
+    const lastOrdinal = (table: string) => (this.db.prepare(`SELECT COALESCE(MAX(ordinal), 0) AS n FROM ${table}`).get() as { n: number }).n;
+    const ordinals: Partial<Record<StoreRow[0], number>> = {
+      message: lastOrdinal('messages'),
+      groupMessage: lastOrdinal('group_messages'),
+    };
     let validation: ValidationSummary;
     try {
       validation = await this.validateInWorker(dir, opts, (rows) => {
-        for (const [table, ...params] of rows) upsert[table].run(...params);
+        for (const [table, ...params] of rows) {
+          const ordinal = ordinals[table];
+          if (ordinal === undefined) upsert[table].run(...params);
+          else upsert[table].run(...params, (ordinals[table] = ordinal + 1));
+        }
       });
       this.db.exec(validation.errors > 0 ? 'ROLLBACK' : 'COMMIT');
     } catch (err) {
@@ -297,6 +321,10 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   setRunState(migrationId: string, state: MigrationRunState): void {
     this.statement('INSERT INTO run_states (migration_id, state, at) VALUES (?, ?, ?) ON CONFLICT (migration_id) DO UPDATE SET state = excluded.state, at = excluded.at').run(migrationId, state, Date.now());
   }
+  /** Whether this migration ever started against this store (it records its run state before any work). */
+  hasRunState(migrationId: string): boolean {
+    return this.statement('SELECT 1 FROM run_states WHERE migration_id = ?').get(migrationId) !== undefined;
+  }
   runState(migrationId: string): MigrationRunState {
     const row = this.statement('SELECT state FROM run_states WHERE migration_id = ?').get(migrationId) as { state: MigrationRunState } | undefined;
     return row?.state ?? 'running';
@@ -355,16 +383,16 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   }
 
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage> {
-    const [peer, time, id] = decode(page.after, [START, -1, START]);
+    const [peer, time, ordinal] = decode(page.after, [START, -1, -1]);
     const rows = this.db
       .prepare(
-        `SELECT old_id, conv_peer, sender, receiver, time, body, cloud FROM messages
-         WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?`,
+        `SELECT old_id, conv_peer, sender, receiver, time, body, cloud, ordinal, ${EARLIER_IN_SECOND} FROM messages m
+         WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) ORDER BY conv_peer, time, ordinal LIMIT ?`,
       )
-      .all(userId, peer, time, id, page.limit) as Array<{ old_id: string; conv_peer: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }>;
-    const items = rows.map((r) => ({ oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined }));
+      .all(userId, peer, time, ordinal, page.limit) as Array<C2CRow & { conv_peer: string; ordinal: number }>;
     const last = rows[rows.length - 1];
-    return { items, next: rows.length === page.limit ? encode([last.conv_peer, last.time, last.old_id]) : undefined };
+    const next = rows.length === page.limit ? encode([last.conv_peer, last.time, last.ordinal]) : undefined;
+    return { items: rows.map(c2cFromRow), next };
   }
 
   planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan {
@@ -372,9 +400,11 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const limit = plan.pageSize * plan.pages + 1;
     const keys: Array<{ cursor: string; conversation?: string }> = [];
     if (items === 'messages') {
-      const [peer, time, id] = decode(plan.after, [START, -1, START]);
-      const rows = this.statement('SELECT conv_peer, time, old_id FROM messages WHERE conv_owner = ? AND (conv_peer, time, old_id) > (?, ?, ?) ORDER BY conv_peer, time, old_id LIMIT ?').all(userId, peer, time, id, limit) as Array<{ conv_peer: string; time: number; old_id: string }>;
-      for (const r of rows) keys.push({ cursor: encode([r.conv_peer, r.time, r.old_id]), conversation: r.conv_peer });
+      const [peer, time, ordinal] = decode(plan.after, [START, -1, -1]);
+      const rows = this.statement(
+        'SELECT conv_peer, time, ordinal FROM messages WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) ORDER BY conv_peer, time, ordinal LIMIT ?',
+      ).all(userId, peer, time, ordinal, limit) as Array<{ conv_peer: string; time: number; ordinal: number }>;
+      for (const r of rows) keys.push({ cursor: encode([r.conv_peer, r.time, r.ordinal]), conversation: r.conv_peer });
     } else {
       // Read marks have no order among themselves: every page is a chain of its own.
       for (const r of this.readMarkKeys(userId, plan.after, limit, plan.scope)) keys.push({ cursor: encode([r.reader, r.peer]) });
@@ -479,14 +509,15 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   }
 
   groupMessages(groupId: string, page: PageRequest): Page<ImportGroupMessage> {
-    const [time, id] = decode(page.after, [-1, START]);
+    // The cursor also carries how many messages came before: counting them would read the whole history so far.
+    const [time, ordinal, earlier] = decode(page.after, [-1, -1, 0]);
     const rows = this.db
-      .prepare('SELECT old_id, sender, time, body FROM group_messages WHERE group_id = ? AND (time, old_id) > (?, ?) ORDER BY time, old_id LIMIT ?')
-      .all(groupId, time, id, page.limit) as Array<{ old_id: string; sender: string; time: number; body: string }>;
+      .prepare('SELECT old_id, sender, time, body, ordinal FROM group_messages WHERE group_id = ? AND (time, ordinal) > (?, ?) ORDER BY time, ordinal LIMIT ?')
+      .all(groupId, time, ordinal, page.limit) as Array<GroupMessageRow & { ordinal: number }>;
     const last = rows[rows.length - 1];
     return {
-      items: rows.map((r) => ({ oldId: r.old_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody })),
-      next: rows.length === page.limit ? encode([last.time, last.old_id]) : undefined,
+      items: rows.map((r, i) => groupMessageFromRow(r, earlier + i)),
+      next: rows.length === page.limit ? encode([last.time, last.ordinal, earlier + rows.length]) : undefined,
     };
   }
 
@@ -511,8 +542,35 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     return { items: rows, next: rows.length === page.limit ? encode([last.owner, last.peer]) : undefined };
   }
 
+  /** The peers of the one-to-one conversations a user owns (verification walks them one by one). */
+  ownedConversationPeers(owner: string, page: PageRequest): Page<string> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.statement('SELECT DISTINCT conv_peer FROM messages WHERE conv_owner = ? AND conv_peer > ? ORDER BY conv_peer LIMIT ?').pluck().all(owner, after, page.limit) as string[];
+    return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
+  }
+
+  /** One conversation's messages in the order the import sends them. */
+  conversationMessages(owner: string, peer: string): ImportC2CMessage[] {
+    const rows = this.statement(
+      `SELECT old_id, sender, receiver, time, body, cloud, ${EARLIER_IN_SECOND} FROM messages m WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, ordinal`,
+    ).all(owner, peer) as C2CRow[];
+    return rows.map(c2cFromRow);
+  }
+
+  /** One group's messages in the order the import sends them. */
+  allGroupMessages(groupId: string): ImportGroupMessage[] {
+    const rows = this.statement('SELECT old_id, sender, time, body FROM group_messages WHERE group_id = ? ORDER BY time, ordinal').all(groupId) as GroupMessageRow[];
+    return rows.map(groupMessageFromRow);
+  }
+
   conversationMessageIds(owner: string, peer: string): string[] {
-    return this.statement('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, old_id').pluck().all(owner, peer) as string[];
+    return this.statement('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, ordinal').pluck().all(owner, peer) as string[];
+  }
+
+  /** Every friend of one user, in friend order. */
+  allFriends(owner: string): ImportFriend[] {
+    const rows = this.statement('SELECT friend, data FROM friendships WHERE owner = ? ORDER BY friend').all(owner) as Array<{ friend: string; data: string }>;
+    return rows.map(friendFromRow);
   }
 
   friendIds(owner: string): string[] {
@@ -560,16 +618,18 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   // Single items, for retrying the failure report.
   message(oldId: string): ImportC2CMessage | undefined {
-    const r = this.statement('SELECT old_id, sender, receiver, time, body, cloud FROM messages WHERE old_id = ?').get(oldId) as
-      | { old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null }
+    const r = this.statement(`SELECT old_id, sender, receiver, time, body, cloud, ${EARLIER_IN_SECOND} FROM messages m WHERE old_id = ?`).get(oldId) as
+      | C2CRow
       | undefined;
-    return r && { oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body: JSON.parse(r.body) as MsgBody, cloudCustomData: r.cloud ?? undefined };
+    return r && c2cFromRow(r);
   }
   groupMessage(oldId: string): (ImportGroupMessage & { groupId: string }) | undefined {
-    const r = this.statement('SELECT old_id, group_id, sender, time, body FROM group_messages WHERE old_id = ?').get(oldId) as
-      | { old_id: string; group_id: string; sender: string; time: number; body: string }
-      | undefined;
-    return r && { oldId: r.old_id, groupId: r.group_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody };
+    const r = this.statement(
+      `SELECT old_id, group_id, sender, time, body,
+         (SELECT COUNT(*) FROM group_messages e WHERE e.group_id = g.group_id AND (e.time, e.ordinal) < (g.time, g.ordinal)) AS earlier
+       FROM group_messages g WHERE old_id = ?`,
+    ).get(oldId) as (GroupMessageRow & { group_id: string; earlier: number }) | undefined;
+    return r && { ...groupMessageFromRow(r, r.earlier), groupId: r.group_id };
   }
   readMark(reader: string, peer: string): ImportReadMark | undefined {
     const r = this.statement('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as { reader: string; peer: string; read_up_to: number } | undefined;
@@ -597,6 +657,18 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const last = rows[rows.length - 1];
     return { items: rows, next: rows.length === page.limit ? encode([last.entity, last.itemId]) : undefined };
   }
+}
+
+type C2CRow = { old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null; earlier: number };
+function c2cFromRow(r: C2CRow): ImportC2CMessage {
+  const body = JSON.parse(r.body) as MsgBody;
+  return { oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body, cloudCustomData: r.cloud ?? undefined, earlierInSecond: r.earlier };
+}
+
+type GroupMessageRow = { old_id: string; sender: string; time: number; body: string };
+/** `earlier`: how many of the group's messages come before it (a group's rows in order: their index). */
+function groupMessageFromRow(r: GroupMessageRow, earlier: number): ImportGroupMessage {
+  return { oldId: r.old_id, from: r.sender, time: r.time, body: JSON.parse(r.body) as MsgBody, earlierInGroup: earlier };
 }
 
 function friendFromRow(r: { friend: string; data: string }): ImportFriend {

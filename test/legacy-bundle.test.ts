@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isValidGroupId, isValidUserId } from '../im/messages';
-import { messageIdentity, toImGroupId, toImUserId } from '../legacy/id-mapping';
+import { importedMessageIdentity, liveGroupRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import { writeSampleBundle } from '../legacy/sample';
 import type { ReadMarkScope } from '../legacy/source';
 import { CHAIN_PAGES_AT_LEAST, StagingStore } from '../legacy/store';
@@ -89,8 +89,13 @@ describe('id mapping', () => {
     expect(toImGroupId('team-1', 'Public')).toBe('team-1');
     expect(isValidGroupId(toImGroupId('群组 1', 'Public'), 'Public')).toBe(true);
     expect(toImGroupId('plain', 'Community')).toMatch(/^@TGS#_m_/);
-    expect(messageIdentity('c2c-1')).toEqual(messageIdentity('c2c-1'));
-    expect(messageIdentity('c2c-1')).not.toEqual(messageIdentity('c2c-2'));
+    const place = (oldId: string, earlierInSecond = 0) => importedMessageIdentity({ oldId, earlierInSecond });
+    expect(place('c2c-1')).toEqual(place('c2c-1'));
+    expect(place('c2c-1')).not.toEqual(place('c2c-2'));
+    expect(place('c2c-1', 1).msgSeq).toBeGreaterThan(place('c2c-2', 0).msgSeq);
+    // A live group message's Random never equals an imported one's (its place in the group).
+    expect(liveGroupRandom('g-1')).toBeGreaterThan(importedMessageIdentity({ earlierInGroup: 2 ** 31 - 2 }).random);
+    expect(() => importedMessageIdentity({ earlierInGroup: 2 ** 31 - 1 })).toThrow(/cannot be imported/);
   });
 
   test('the store answers both directions, for users and groups', async () => {

@@ -11,6 +11,7 @@ import {
   CUSTOM_PROFILE_TAG_PATTERN,
   FRIEND_RULES,
   GROUP_FIELD_MAX_BYTES,
+  GROUP_RANDOM_DUPLICATE_SECONDS,
   GROUP_TYPES,
   isValidGroupId,
   isValidUserId,
@@ -99,6 +100,14 @@ function appendGroupMessage(ctx: ApiContext, group: Group, msg: { from: string; 
   const sender = group.members.get(msg.from);
   if (sender) sender.readSeq = seq;
   return seq;
+}
+
+/** The group's message with this Random in the 5 minutes up to `time`, if any (messages are in time order). */
+function recentWithRandom(group: Group, random: number, time: number) {
+  for (let i = group.messages.length - 1; i >= 0 && group.messages[i].time >= time - GROUP_RANDOM_DUPLICATE_SECONDS; i--) {
+    if (group.messages[i].random === random) return group.messages[i];
+  }
+  return undefined;
 }
 
 function checkGroupFields(fields: { Name?: string; Introduction?: string; Notification?: string; FaceUrl?: string }): void {
@@ -409,6 +418,13 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
         ImportMsgResult.push({ Result: result, MsgTime: m.SendTime });
         continue;
       }
+      // A Random the group saw within 5 minutes (of this message's time) is a duplicate: dropped,
+      // answered with the first message (IM does not document the answer).
+      const first = m.Random === undefined ? undefined : recentWithRandom(group, m.Random, m.SendTime);
+      if (first) {
+        ImportMsgResult.push({ Result: 0, MsgSeq: first.seq, MsgTime: first.time });
+        continue;
+      }
       const seq = appendGroupMessage(ctx, group, { from: m.From_Account, time: m.SendTime, random: m.Random ?? 0, body: parsed.data, via: 'import' });
       imported = true;
       ImportMsgResult.push({ Result: 0, MsgSeq: seq, MsgTime: m.SendTime });
@@ -506,7 +522,7 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     if (!ctx.state.hasAccount(from)) throw new ApiError(10004, 'From_Account does not exist');
     // The same Random within 5 minutes is a duplicate: dropped, answered with the first message.
     const recent = group.recentRandoms.get(req.Random);
-    if (recent && ctx.nowS - recent.time <= 300) return { MsgTime: recent.time, MsgSeq: recent.seq };
+    if (recent && ctx.nowS - recent.time <= GROUP_RANDOM_DUPLICATE_SECONDS) return { MsgTime: recent.time, MsgSeq: recent.seq };
     const seq = appendGroupMessage(ctx, group, { from, time: ctx.nowS, random: req.Random, body: msgBody, cloudCustomData: req.CloudCustomData, via: 'rest' });
     group.recentRandoms.set(req.Random, { seq, time: ctx.nowS });
     if (!req.ForbidCallbackControl?.includes(FORBID_AFTER_SEND_CALLBACK)) {

@@ -19,7 +19,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { IM_API_NAMES, resolveApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
 import { ImClient } from '../../im/client';
 import { SYNC_FROM_OLD_SYSTEM } from '../../im/messages';
-import { messageIdentity } from '../../legacy/id-mapping';
+import { importedMessageIdentity } from '../../legacy/id-mapping';
 import { writeSampleBundle, SAMPLE_DEFAULTS } from '../../legacy/sample';
 import { StagingStore } from '../../legacy/store';
 import { IMPORT_PHASES, type ImportPhase } from '../../workflows/api';
@@ -137,14 +137,16 @@ async function main(): Promise<void> {
   const im = new ImClient({ ...IM, baseUrl: fast.baseUrl });
   const accounts = c2cStore.accountIds({ limit: 100_000 }).items;
   for (let i = 0; i < accounts.length; i += 100) await im.call('multiaccount_import', { Accounts: accounts.slice(i, i + 100) });
-  const messages = c2cStore.db.prepare('SELECT old_id, sender, receiver, time, body FROM messages').all() as Array<{ old_id: string; sender: string; receiver: string; time: number; body: string }>;
+  const messages = c2cStore.db
+    .prepare('SELECT old_id, sender, receiver, time, body, ROW_NUMBER() OVER (PARTITION BY conv_owner, conv_peer, time ORDER BY ordinal) - 1 AS earlier FROM messages')
+    .all() as Array<{ old_id: string; sender: string; receiver: string; time: number; body: string; earlier: number }>;
   const scriptStarted = Date.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: 50 }, async () => {
       while (next < messages.length) {
         const m = messages[next++];
-        const { msgSeq, msgRandom } = messageIdentity(m.old_id);
+        const { msgSeq, msgRandom } = importedMessageIdentity({ oldId: m.old_id, earlierInSecond: m.earlier });
         await im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.sender, To_Account: m.receiver, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: JSON.parse(m.body) });
       }
     }),
