@@ -1,4 +1,5 @@
 /** The old-system side: validation, id mapping, the staging store and the sample generator. */
+import Database from 'better-sqlite3';
 import { HashedIdSet } from '../legacy/id-set';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,6 +125,14 @@ describe('id mapping', () => {
 });
 
 describe('staging store', () => {
+  test('a store of an earlier version, which keeps no bundle order, is refused with what to do', () => {
+    const path = join(tmp(), 'old.sqlite');
+    const old = new Database(path);
+    old.exec('CREATE TABLE messages (old_id TEXT PRIMARY KEY, conv_owner TEXT, conv_peer TEXT, sender TEXT, receiver TEXT, time INTEGER, body TEXT, cloud TEXT)');
+    old.close();
+    expect(() => new StagingStore(path)).toThrow(/earlier version .*load the bundle into a new store/);
+  });
+
   test('loading twice gives the same state', async () => {
     const dir = join(tmp(), 'sample');
     await writeSampleBundle(dir, { seed: 9, users: 30, groups: 5, messages: 400, groupMessages: 200 });
