@@ -48,6 +48,7 @@ export interface StoreActivities {
   listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
   /** The migration's pause and cancel, where every page looks before its first call (RunStates). */
   recordRunState(input: { migrationId: string; state: MigrationRunState }): Promise<void>;
+  runState(input: { migrationId: string }): Promise<MigrationRunState>;
   /** Lets the group's live sync (held until now) apply its events. */
   markGroupHistoryImported(input: { groupId: string }): Promise<void>;
   /** A page of a stopped group's items of one stage, put in the failure report with the stop's reason. */

@@ -165,7 +165,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * pause signals cannot reach the pages already waiting in a rate-limited queue; this does.
    */
   const asPage = (migrationId: string, after: Cursor | undefined, body: (progress: Progress) => Promise<PageOutcome>): Promise<PageOutcome> =>
-    runStates.runState(migrationId) === 'running'
+    ['running', 'completed'].includes(runStates.runState(migrationId))
       ? asActivity(async () => {
           const progress = progressHeartbeat();
           try {
@@ -615,6 +615,9 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async recordRunState({ migrationId, state }) {
       runStates.setRunState(migrationId, state);
+    },
+    async runState({ migrationId }) {
+      return runStates.runState(migrationId);
     },
     async markGroupHistoryImported({ groupId }) {
       source.markGroupHistoryImported(groupId);

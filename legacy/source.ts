@@ -174,8 +174,8 @@ export interface LegacySource {
   markGroupHistoryImported(groupId: string): void;
 }
 
-/** Whether a migration's pages may call IM. */
-export type MigrationRunState = 'running' | 'paused' | 'cancelled';
+/** Whether a migration's pages may call IM (a completed one's may: `retry-failed`). */
+export type MigrationRunState = 'running' | 'paused' | 'cancelled' | 'completed';
 
 /**
  * The migration workflow records its pause and cancel here, and every page looks before its first

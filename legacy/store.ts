@@ -40,6 +40,7 @@ import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, t
 import { toImGroupId, toImUserId } from './id-mapping';
 import type { StoreRow } from './bundle-rows';
 import type { LoadWorkerMessage } from './load-worker';
+import { SyncJournal } from './sync-journal';
 import { requireBundleDir, type BundleIssue, type ValidationSummary } from './validate';
 
 const SCHEMA = `
@@ -127,8 +128,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
    * Validate, then load. Idempotent: loading the same bundle twice gives the same state (every
    * row is an upsert on its natural key). A bundle with errors is not loaded at all.
    */
-  async load(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number } = {}): Promise<LoadSummary> {
+  async load(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number; force?: boolean } = {}): Promise<LoadSummary> {
     requireBundleDir(dir);
+    if (!opts.force) this.refuseLoadWhileInUse();
     const started = Date.now();
     const loaded = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, 0])) as Record<BundleEntity, number>;
     const upsert = {
@@ -190,6 +192,27 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       this.db.exec('ANALYZE');
     }
     return { ...validation, loaded, seconds: (Date.now() - started) / 1000 };
+  }
+
+  /**
+   * A load drops the paging indexes and holds one write transaction for its whole length: the
+   * pages of a migration would crawl through full scans meanwhile, and every write of a migration
+   * or of the live sync (failure report, run state, sync journal) would find the store locked.
+   */
+  private refuseLoadWhileInUse(): void {
+    const risk = 'a load now would drop the indexes its pages read and lock the store until the load ends';
+    const migrations = this.statement("SELECT migration_id AS id, state FROM run_states WHERE state IN ('running', 'paused') ORDER BY migration_id").all() as Array<{ id: string; state: string }>;
+    if (migrations.length > 0) {
+      const which = migrations.map((m) => `${m.id} (${m.state})`).join(', ');
+      throw new Error(
+        `this store has a migration that has not ended: ${which}; ${risk}. Let it finish or cancel it, then load ` +
+          '(if it no longer runs at all, e.g. it was terminated, load with --force)',
+      );
+    }
+    const sync = new SyncJournal(this.db).status();
+    if (sync !== 'not-started') {
+      throw new Error(`the live sync of this store is ${sync} (the gateway keeps journaling events); ${risk}. Load into a new store instead`);
+    }
   }
 
   /**

@@ -91,6 +91,9 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async recordRunState({ state }) {
       opts.runStates?.push(state);
     },
+    async runState() {
+      return 'running';
+    },
   };
   const messagePage = (key: string, total: number, after: string | undefined, calls: number) => {
     const start = after === undefined ? 0 : Number(after);
@@ -263,7 +266,7 @@ describe('migration orchestration', () => {
       expect(result.state).toBe('completed');
       expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
       // The store heard of the pause (so queued pages were held) and of the resume.
-      expect(runStates).toEqual(['running', 'paused', 'running']);
+      expect(runStates).toEqual(['running', 'paused', 'running', 'completed']);
     });
   });
 
@@ -283,7 +286,7 @@ describe('migration orchestration', () => {
       const [, , user, start] = h.split(':');
       expect(log.filter((l) => l.startsWith(`messages:${user}:${start}+`))).toHaveLength(1);
     }
-    expect(runStates).toEqual(['running']);
+    expect(runStates).toEqual(['running', 'completed']);
   });
 
   test('with a small history budget every run continues-as-new and the totals are still exact', async () => {

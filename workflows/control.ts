@@ -10,6 +10,7 @@ import {
   getExternalWorkflowHandle,
   proxyActivities,
   proxyLocalActivities,
+  rootCause,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -79,6 +80,11 @@ export function failureClass(err: unknown): string | undefined {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
   if (err instanceof ApplicationFailure) return err.type ?? undefined;
   return undefined;
+}
+
+/** What went wrong, in the words of the innermost failure (IM's code and wording, not "Activity task failed"). */
+export function failureReason(err: unknown): string {
+  return rootCause(err) ?? String(err);
 }
 
 /**

@@ -41,7 +41,7 @@ import {
   type PhaseProgress,
 } from './api';
 import type { MigrationRunState } from '../legacy/source';
-import { failureClass, historyBudgetReached, imActivities, RunControl, storeActivities, withBatchHalving } from './control';
+import { failureClass, failureReason, historyBudgetReached, imActivities, RunControl, storeActivities, withBatchHalving } from './control';
 import { ENTITY_KIND, MIGRATION_PHASE, MIGRATION_STATE } from './search-attributes';
 import { groupImportWorkflow } from './group-import';
 import { userImportWorkflow } from './user-import';
@@ -82,9 +82,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   };
   let stage = state.accountsDone ? 'users and groups' : 'accounts';
   let draining = false;
+  /** Set once the run has ended, so a query of the closed workflow says how it ended. */
+  let endState: 'completed' | 'cancelled' | undefined;
 
   let recordedRunState: MigrationRunState | undefined;
   function runState(): MigrationRunState {
+    if (endState === 'completed') return 'completed';
     return state.cancelled ? 'cancelled' : state.paused ? 'paused' : 'running';
   }
   const control = new RunControl(state.paused, () => {
@@ -123,18 +126,19 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   setHandler(progressQuery, () => progressNow());
 
   function migrationState(): MigrationState {
+    if (endState) return endState;
     if (state.cancelled) return 'cancelling';
     return state.paused ? 'paused' : 'running';
   }
 
-  function progressNow(finalState?: MigrationState): MigrationProgress {
+  function progressNow(): MigrationProgress {
     const now = Date.now();
     const phases = Object.fromEntries(
       IMPORT_PHASES.map((phase) => [phase, phaseProgress(phase, now)]),
     ) as Record<ImportPhase, PhaseProgress>;
     return {
       migrationId: options.migrationId,
-      state: finalState ?? migrationState(),
+      state: migrationState(),
       stage,
       phases,
       usersRunning: running.user.size,
@@ -159,8 +163,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
   let lastSearchState = '';
   /** Web UI: a Markdown progress table as the workflow's current details, and searchable phase/state. */
-  function publish(finalState?: MigrationState): void {
-    const progress = progressNow(finalState);
+  function publish(): void {
+    const progress = progressNow();
     setCurrentDetails(renderProgressMarkdown(progress, options.phases));
     const searchState = `${stage}|${progress.state}`;
     if (searchState !== lastSearchState) {
@@ -202,13 +206,15 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       plan.starts.map(async (after) => {
         const counts = await withBatchHalving(batchSize, (l) => (accountBatch = l), async (limit) => {
           // A halved batch covers the planned batch in several calls.
-          if (limit === batchSize) return accountsApi.importAccountBatch({ migrationId: options.migrationId, after, limit });
+          if (limit === batchSize) return importAccounts(after, limit);
           return importAccountsInPieces(after, batchSize, limit);
         });
         addCounts('accounts', counts);
         publish();
       }),
     );
+    // Cancelled while paused for the configuration: the batches that waited never ran.
+    if (state.cancelled) break;
     state.accountCursor = plan.next;
     if (plan.next === undefined) state.accountsDone = true;
     if (historyBudgetReached(options.historyEventBudget)) draining = true;
@@ -221,11 +227,37 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     for (const [i, start] of pieces.starts.entries()) {
       // The last piece stops where the planned batch ends, so batches never overlap.
       const pieceLimit = Math.min(limit, batchSize - i * limit);
-      const c = await accountsApi.importAccountBatch({ migrationId: options.migrationId, after: start, limit: pieceLimit });
+      const c = await importAccounts(start, pieceLimit);
       total.done += c.done;
       total.failed += c.failed;
     }
     return total;
+  }
+
+  /**
+   * One multiaccount_import call. IM refusing our configuration would refuse every other call too:
+   * the migration pauses with the reason, and the call runs again after `resume` (the settings
+   * fixed by then); nothing when cancelled meanwhile.
+   */
+  async function importAccounts(after: string | null, limit: number): Promise<Counts> {
+    for (;;) {
+      try {
+        return await accountsApi.importAccountBatch({ migrationId: options.migrationId, after, limit });
+      } catch (err) {
+        if (failureClass(err) !== 'auth-config') throw err;
+        pauseForConfiguration(failureReason(err));
+        if (!(await control.mayProceed())) return { done: 0, failed: 0 };
+      }
+    }
+  }
+
+  /** Pauses the whole migration (children too) and says why: a person must fix a setting, then resume. */
+  function pauseForConfiguration(reason: string): void {
+    state.paused = true;
+    control.paused = true;
+    state.lastError = `paused: IM refused our configuration (${reason}); fix the settings, then send resume`;
+    void forwardToChildren('pause');
+    publish();
   }
 
   await counting;
@@ -310,13 +342,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
    */
   function onChildFailed(kind: ChildKind, id: string, err: unknown): void {
     const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = failureReason(cause);
     if (failureClass(cause) === 'auth-config') {
-      state.paused = true;
-      control.paused = true;
-      state.lastError = `paused: IM refused our configuration (${reason}); fix the settings, then send resume`;
       (kind === 'user' ? state.retryUsers : state.retryGroups).push(id);
-      void forwardToChildren('pause');
+      pauseForConfiguration(reason);
     } else {
       state.childFailures += 1;
       state.lastError = `${kind} ${id}: ${reason}`;
@@ -331,15 +360,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   }
 
   await condition(() => running.user.size === 0 && running.group.size === 0);
-  const finalState: MigrationState = state.cancelled ? 'cancelled' : 'completed';
+  endState = state.cancelled ? 'cancelled' : 'completed';
   stage = 'done';
-  publish(finalState);
+  publish();
   const failuresByEntity = await store.summarizeFailures({ migrationId: options.migrationId });
-  const progress = progressNow(finalState);
+  const progress = progressNow();
+  // The store hears that the migration ended, so a `load` into it is safe again.
+  await condition(() => recordedRunState === runState());
   await condition(allHandlersFinished);
   return {
     migrationId: options.migrationId,
-    state: finalState,
+    state: endState,
     phases: progress.phases,
     unsupportedGroups: state.unsupportedGroups,
     childFailures: state.childFailures,

@@ -4,7 +4,7 @@
  * group import again (nothing of it reached IM). Items that go through leave the report; the
  * others keep their newest reason.
  */
-import { continueAsNew, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { FailureEntity } from '../activities/contracts';
 import { childProgressSignal, IMPORT_PHASES, type BatchSizes, type Counts, type Cursor } from './api';
 import { historyBudgetReached, imActivities, storeActivities } from './control';
@@ -29,6 +29,17 @@ const PAGE = 100;
 
 export async function retryFailuresWorkflow(input: RetryFailuresInput): Promise<RetryFailuresResult> {
   const store = storeActivities(input.taskQueuePrefix);
+  // The pages of a paused or cancelled migration make no call (RunStates): its retried groups would
+  // wait for a resume that is not theirs to get, forever.
+  const runState = await store.runState({ migrationId: input.migrationId });
+  if (runState === 'paused' || runState === 'cancelled') {
+    throw ApplicationFailure.nonRetryable(
+      `migration ${input.migrationId} is ${runState}: ` +
+        (runState === 'paused' ? 'resume it and let it finish' : 'start it again under the same id and let it finish') +
+        ', then retry its failures',
+      'migration-not-finished',
+    );
+  }
   const counts = input.counts ?? { done: 0, failed: 0 };
   // Group children report their progress here; the result counts groups as a whole instead.
   setHandler(childProgressSignal, () => undefined);

@@ -33,10 +33,11 @@ export function registerLegacyCommands(program: Command): void {
     .description('validate a bundle and load it into the staging store (idempotent)')
     .requiredOption('--store <path>', 'SQLite file of the staging store')
     .option('--max-errors <n>', 'print at most this many errors', count('--max-errors'))
-    .action(async (bundle: string, opts: { store: string; maxErrors?: number }) => {
+    .option('--force', 'load even though the store records a migration that has not ended (one that was terminated)')
+    .action(async (bundle: string, opts: { store: string; maxErrors?: number; force?: boolean }) => {
       const store = new StagingStore(opts.store);
       try {
-        const summary = await store.load(bundle, { maxErrors: opts.maxErrors, onIssue: (i) => console.log(formatIssue(i)) });
+        const summary = await store.load(bundle, { maxErrors: opts.maxErrors, force: opts.force, onIssue: (i) => console.log(formatIssue(i)) });
         printSummary(summary);
         if (summary.errors) {
           console.log('nothing was loaded: fix the errors above and run load again');

@@ -3,7 +3,8 @@
  * Temporal. Address and namespace come from settings, so the same commands drive the local dev
  * server and a real cluster.
  */
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { rootCause } from '@temporalio/common';
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
 import { resolveApiLimits } from '../../im/apis';
@@ -20,7 +21,7 @@ import {
   type MigrationResult,
 } from '../../workflows/api';
 import { migrationWorkflow } from '../../workflows/migration';
-import { retryFailuresWorkflow } from '../../workflows/retry-failures';
+import { retryFailuresWorkflow, type RetryFailuresResult } from '../../workflows/retry-failures';
 import { workflowTaskQueue } from '../../workflows/task-queues';
 import { rateLimitedRetries } from '../../workers/logging';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
@@ -78,8 +79,14 @@ export async function startMigration(client: Client, settings: TemporalSettings,
   });
 }
 
+/** How a closed migration ended, from its execution: its last progress need not say (a failed run's says running). */
+export interface MigrationEnd {
+  state: 'completed' | 'cancelled' | 'failed' | 'terminated' | 'timed out';
+  reason?: string;
+}
+
 /** The progress table `status` prints (plain text, fits a terminal). */
-export function formatProgressTable(progress: MigrationProgress): string {
+export function formatProgressTable(progress: MigrationProgress, end?: MigrationEnd): string {
   const rows = [['Phase', 'Done', 'Failed', 'Total', 'Rate/s', 'ETA']];
   for (const phase of IMPORT_PHASES) {
     const p = progress.phases[phase];
@@ -88,12 +95,46 @@ export function formatProgressTable(progress: MigrationProgress): string {
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const text = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
-  const head = `${progress.migrationId}: ${progress.state} (${progress.stage}), ${progress.elapsedSeconds}s elapsed, ${progress.usersRunning} users and ${progress.groupsRunning} groups in progress`;
-  return [head, text, progress.lastError ? `last problem: ${progress.lastError}` : ''].filter(Boolean).join('\n');
+  const head = end
+    ? `${progress.migrationId}: ${end.state} (${progress.stage}) after ${progress.elapsedSeconds}s`
+    : `${progress.migrationId}: ${progress.state} (${progress.stage}), ${progress.elapsedSeconds}s elapsed, ` +
+      `${progress.usersRunning} users and ${progress.groupsRunning} groups in progress`;
+  const lines = [head, text, end?.reason ? `${end.state}: ${end.reason}` : '', progress.lastError ? `last problem: ${progress.lastError}` : ''];
+  return lines.filter(Boolean).join('\n');
 }
 
-/** Live progress bars until the migration ends; returns its result. */
-export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000): Promise<MigrationResult> {
+/** What `status` prints: the progress query, and for a closed migration how its execution ended. */
+export async function migrationStatus(client: Client, workflowId: string): Promise<string> {
+  const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
+  let execution: string;
+  try {
+    execution = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new Error(`no migration with workflow id ${workflowId}`);
+    throw err;
+  }
+  const progress = await handle.query(progressQuery);
+  if (execution === 'RUNNING') return formatProgressTable(progress);
+  return formatProgressTable(progress, await migrationEnd(handle, execution));
+}
+
+async function migrationEnd(handle: ReturnType<Client['workflow']['getHandle']>, execution: string): Promise<MigrationEnd> {
+  if (execution === 'COMPLETED') return { state: ((await handle.result()) as MigrationResult).state === 'cancelled' ? 'cancelled' : 'completed' };
+  const state = ({ FAILED: 'failed', TERMINATED: 'terminated', TIMED_OUT: 'timed out', CANCELLED: 'cancelled' } as const)[execution];
+  if (state === undefined) throw new Error(`migration ${handle.workflowId} is ${execution.toLowerCase()}`);
+  try {
+    await handle.result();
+    return { state };
+  } catch (err) {
+    return { state, reason: err instanceof WorkflowFailedError ? rootCause(err.cause) : undefined };
+  }
+}
+
+/**
+ * Live progress bars until the migration ends; returns its result. A change of state (a pause) or
+ * of its last problem (why) goes to `notice` as a line of its own (by default printed above the bars).
+ */
+export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000, notice?: (line: string) => void): Promise<MigrationResult> {
   const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
   const bars = new MultiBar(
     { format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {left}', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
@@ -122,13 +163,24 @@ export async function watchMigration(client: Client, workflowId: string, interva
     rateBar ??= bars.create(0, 0, { retried }, { format: ' refused for rate, retried: {retried}' });
     rateBar.update(0, { retried });
   };
+  const told = { state: '', lastError: '' };
+  const tell = (progress: MigrationProgress) => {
+    const lines: string[] = [];
+    if (progress.state !== told.state) lines.push(progress.state);
+    if ((progress.lastError ?? '') !== told.lastError) lines.push(`last problem: ${progress.lastError}`);
+    told.state = progress.state;
+    told.lastError = progress.lastError ?? '';
+    for (const line of lines) (notice ?? ((l: string) => bars.log(`${l}\n`)))(line);
+  };
   const done = handle.result();
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   try {
     while (!finished) {
       try {
-        draw((await handle.query(progressQuery)).phases);
+        const progress = await handle.query(progressQuery);
+        tell(progress);
+        draw(progress.phases);
       } catch {
         // Between runs (continue-as-new) a query can miss; the next tick catches up.
       }
@@ -198,13 +250,7 @@ export function registerMigrationCommands(program: Command): void {
     .description('progress per phase: done, failed, total, rate, ETA')
     .action(async (workflowId: string) =>
       withClient(async (client) => {
-        const handle = client.workflow.getHandle(workflowId);
-        try {
-          console.log(formatProgressTable(await handle.query(progressQuery)));
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw new Error(`no migration with workflow id ${workflowId}`);
-          throw err;
-        }
+        console.log(await migrationStatus(client, workflowId));
       }),
     );
 
@@ -215,15 +261,7 @@ export function registerMigrationCommands(program: Command): void {
     .description('re-import only the items in the failure report of a migration (each through its own API and rate limit)')
     .action(async (workflowId: string) =>
       withClient(async (client, settings) => {
-        const limits = resolveApiLimits(process.env);
-        const retryId = `${workflowId}-retry-${Date.now()}`;
-        console.log(`retrying the failure report of ${workflowId} as ${retryId}…`);
-        const result = await client.workflow.execute(retryFailuresWorkflow, {
-          taskQueue: workflowTaskQueue(settings.TIM_TASK_QUEUE_PREFIX),
-          workflowId: retryId,
-          args: [{ migrationId: workflowId, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, batchSizes: { accounts: limits.multiaccount_import.maxItems, friends: limits.friend_import.maxItems, members: limits.import_group_member.maxItems } }],
-          staticSummary: `Retry the failures of ${workflowId}`,
-        });
+        const result = await retryFailed(client, settings, workflowId, (line) => console.log(line));
         const remaining = Object.entries(result.remaining);
         console.log(`${result.done} item(s) went through, ${result.failed} failed again; failure report now: ${remaining.length ? remaining.map(([e, n]) => `${n} ${e}`).join(', ') : 'empty'}`);
       }),
@@ -233,6 +271,38 @@ export function registerMigrationCommands(program: Command): void {
     .command('watch <workflowId>')
     .description('live progress bars until the migration ends')
     .action(async (workflowId: string) => withClient(async (client) => printResult(await watchMigration(client, workflowId))));
+}
+
+/**
+ * `retry-failed`: the failure report of a migration that has ended. One still running would import
+ * its items beside the retry; a paused or cancelled one's retry is refused by the workflow itself.
+ */
+export async function retryFailed(client: Client, settings: TemporalSettings, migrationId: string, print: (line: string) => void, env = process.env): Promise<RetryFailuresResult> {
+  const execution = await client.workflow
+    .getHandle(migrationId)
+    .describe()
+    .then((d) => d.status.name, (err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+  if (execution === 'RUNNING') throw new Error(`migration ${migrationId} is still running: let it finish (or cancel it), then retry its failures`);
+  const limits = resolveApiLimits(env);
+  const retryId = `${migrationId}-retry-${Date.now()}`;
+  print(`retrying the failure report of ${migrationId} as ${retryId}…`);
+  try {
+    return await client.workflow.execute(retryFailuresWorkflow, {
+      taskQueue: workflowTaskQueue(settings.TIM_TASK_QUEUE_PREFIX),
+      workflowId: retryId,
+      args: [
+        {
+          migrationId,
+          taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX,
+          batchSizes: { accounts: limits.multiaccount_import.maxItems, friends: limits.friend_import.maxItems, members: limits.import_group_member.maxItems },
+        },
+      ],
+      staticSummary: `Retry the failures of ${migrationId}`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw new Error(`retry-failed ${migrationId}: ${rootCause(err.cause)}`);
+    throw err;
+  }
 }
 
 /** `report`: every item IM rejected for good, with its reason code, from the store's failure report. */

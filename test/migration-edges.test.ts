@@ -1,0 +1,224 @@
+/**
+ * The migration's edges, end to end (dev server, IM emulator, staging store, real workers): a
+ * wrong secret key pauses the migration with its reason and `resume` finishes it; `status` says how a
+ * closed migration ended; `retry-failed` on a paused or cancelled migration ends with a reason.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startImEmulator, type ImEmulator } from '../emulator/im';
+import { IM_APIS, resolveApiLimits } from '../im/apis';
+import { ImClient } from '../im/client';
+import { writeSampleBundle } from '../legacy/sample';
+import { StagingStore } from '../legacy/store';
+import { SyncJournal } from '../legacy/sync-journal';
+import { migrationStatus, retryFailed, watchMigration } from '../scripts/commands/migration';
+import { IMPORT_PHASES, progressQuery, resumeSignal, type MigrationOptions } from '../workflows/api';
+import { migrationWorkflow } from '../workflows/migration';
+import { workflowTaskQueue } from '../workflows/task-queues';
+import { loadTemporalSettings } from '../workers/settings';
+import { createImportStack } from '../workers/import-workers';
+import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+
+const IM = { sdkAppId: 1400000321, secretKey: 'the-right-secret-key', admin: 'administrator' };
+
+describe('migration edges', () => {
+  let temporal: TestTemporal;
+  let emulator: ImEmulator;
+  let store: StagingStore;
+  let dir: string;
+
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
+    dir = mkdtempSync(join(tmpdir(), 'tim-edges-'));
+    await writeSampleBundle(join(dir, 'bundle'), { seed: 7, users: 12, groups: 3, messages: 120, groupMessages: 60 });
+    store = new StagingStore(join(dir, 'staging.sqlite'));
+    expect((await store.load(join(dir, 'bundle'))).errors).toBe(0);
+  });
+  afterAll(async () => {
+    store?.close();
+    await emulator?.close();
+    await temporal?.close();
+  });
+
+  /** Import workers whose IM client signs with `secretKey`; stop() shuts them down. */
+  async function startWorkers(prefix: string, secretKey = IM.secretKey) {
+    const workers = await createImportStack({
+      connection: temporal.nativeConnection,
+      namespace: temporal.namespace,
+      taskQueuePrefix: prefix,
+      store,
+      im: new ImClient({ ...IM, secretKey, baseUrl: emulator.baseUrl, timeoutMs: 10_000 }),
+      limits: resolveApiLimits({}),
+      accountListShape: false,
+      activityConcurrency: 10,
+    });
+    const running = workers.run();
+    return {
+      async stop() {
+        workers.shutdown();
+        await running;
+      },
+    };
+  }
+
+  const options = (prefix: string, over: Partial<MigrationOptions> = {}): MigrationOptions => ({
+    migrationId: uniqueId('edge'),
+    taskQueuePrefix: prefix,
+    phases: [...IMPORT_PHASES],
+    userConcurrency: 6,
+    groupConcurrency: 3,
+    accountConcurrency: 2,
+    accountListShape: false,
+    batchSizes: { accounts: 5, friends: 1000, members: 20 },
+    ...over,
+  });
+
+  const start = (opts: MigrationOptions) =>
+    temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(opts.taskQueuePrefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+
+  const settings = (prefix: string) => ({ ...loadTemporalSettings({}), TIM_TASK_QUEUE_PREFIX: prefix });
+
+  test('a wrong secret key pauses the migration with its reason in status, watch and the Web UI; resume with the right key completes it exactly', async () => {
+    emulator.reset();
+    const prefix = uniqueId('edge');
+    let workers = await startWorkers(prefix, 'a-wrong-secret-key');
+    try {
+      const opts = options(prefix);
+      const handle = await start(opts);
+      const notices: string[] = [];
+      const watching = watchMigration(temporal.client, opts.migrationId, 100, (line) => notices.push(line));
+      await waitFor(async () => (await handle.query(progressQuery)).state === 'paused');
+      const progress = await handle.query(progressQuery);
+      expect(progress.lastError).toMatch(/70009/);
+      expect(progress.phases.accounts.done).toBe(0);
+      const status = await migrationStatus(temporal.client, opts.migrationId);
+      expect(status).toMatch(new RegExp(`^${opts.migrationId}: paused \\(accounts\\)`));
+      expect(status).toMatch(/last problem: paused: IM refused our configuration \(multiaccount_import failed with 70009/);
+      // The Web UI shows the workflow's current details.
+      const metadata = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+      expect(metadata.currentDetails).toMatch(/paused/);
+      expect(metadata.currentDetails).toMatch(/Last problem: paused: IM refused our configuration .*70009/);
+      await waitFor(async () => notices.includes('paused') && notices.some((n) => /^last problem: paused: .*70009/.test(n)));
+      // A load into the store of a migration that has not ended is refused, and leaves its indexes alone.
+      await expect(store.load(join(dir, 'bundle'))).rejects.toThrow(`this store has a migration that has not ended: ${opts.migrationId} (paused)`);
+      expect(indexNames(store)).toContain('messages_by_conversation');
+
+      // The setting fixed: workers restarted with the right key, then resume.
+      await workers.stop();
+      workers = await startWorkers(prefix);
+      await handle.signal(resumeSignal);
+      const result = await watching;
+      expect(result.state).toBe('completed');
+      const totals = store.totals();
+      expect(result.phases.accounts).toMatchObject({ done: totals.accounts, failed: 0 });
+      expect(result.phases.messages).toMatchObject({ done: totals.messages, failed: 0 });
+      expect(result.phases.groupMessages.done + result.phases.groupMessages.failed).toBe(totals.groupMessages);
+      const snap = emulator.snapshot();
+      expect(snap.accounts.filter((a) => a.id !== IM.admin)).toHaveLength(totals.accounts);
+      expect(Object.values(snap.conversations).reduce((n, list) => n + list.length, 0)).toBe(totals.messages);
+      expect(Object.values(snap.groups).reduce((n, g) => n + g.messages.length, 0)).toBe(result.phases.groupMessages.done);
+      expect(notices).toContain('completed');
+      expect(store.runState(opts.migrationId)).toBe('completed');
+      expect(await migrationStatus(temporal.client, opts.migrationId)).toMatch(new RegExp(`^${opts.migrationId}: completed \\(done\\)`));
+    } finally {
+      await workers.stop();
+    }
+  });
+
+  test('load is refused while a migration or the live sync uses the store', async () => {
+    const other = new StagingStore(join(dir, 'other.sqlite'));
+    try {
+      other.setRunState('m-running', 'running');
+      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(/migration that has not ended: m-running \(running\); a load now would drop the indexes/);
+      expect(indexNames(other)).toEqual(expect.arrayContaining(['messages_by_conversation', 'group_messages_by_group']));
+      expect(other.totals().messages).toBe(0);
+      // A terminated migration never records its end: --force.
+      expect((await other.load(join(dir, 'bundle'), { force: true })).errors).toBe(0);
+      other.setRunState('m-running', 'completed');
+      expect((await other.load(join(dir, 'bundle'))).errors).toBe(0);
+      new SyncJournal(other.db).setStatus('paused');
+      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(/the live sync of this store is paused .*; a load now would drop the indexes/);
+    } finally {
+      other.close();
+    }
+  });
+
+  test('status says a migration was terminated or failed, with the reason, not that it is running', async () => {
+    emulator.reset();
+    const prefix = uniqueId('edge');
+    const workers = await startWorkers(prefix);
+    try {
+      const terminated = options(prefix);
+      const handle = await start(terminated);
+      await waitFor(async () => (await handle.query(progressQuery)).state === 'running');
+      await handle.terminate('operator stopped it');
+      expect(await migrationStatus(temporal.client, terminated.migrationId)).toMatch(
+        new RegExp(`^${terminated.migrationId}: terminated \\(.*\\)[^]*terminated: operator stopped it`),
+      );
+
+      // IM takes no account per call, whatever the batch: the halved batch of one still fails the run.
+      emulator.setLimits({ multiaccount_import: { maxItems: 0 } });
+      const failed = options(prefix);
+      await start(failed).then((h) => h.result()).catch(() => undefined);
+      expect(await migrationStatus(temporal.client, failed.migrationId)).toMatch(new RegExp(`^${failed.migrationId}: failed \\(accounts\\)[^]*failed: multiaccount_import failed with 70206`));
+    } finally {
+      emulator.setLimits({ multiaccount_import: { maxItems: IM_APIS.multiaccount_import.maxItems } });
+      await workers.stop();
+    }
+  });
+
+  test.each(['paused', 'cancelled'] as const)('retry-failed on a %s migration ends with a clear reason instead of waiting forever', async (runState) => {
+    emulator.reset();
+    const prefix = uniqueId('edge');
+    const workers = await startWorkers(prefix);
+    try {
+      // The accounts in IM, so the group's import goes past import_group to pages that look at the run state.
+      const accounts = options(prefix, { phases: ['accounts'] });
+      await (await start(accounts)).result();
+      const migrationId = uniqueId('edge');
+      const groupId = store.groupIds({ limit: 100 }).items.find((id) => store.group(id)?.type !== 'AVChatRoom')!;
+      store.record({ migrationId, entity: 'group', itemId: groupId, api: 'import_group', code: 10002, errorClass: 'retryable', reason: 'test' });
+      store.setRunState(migrationId, runState);
+      const retry = retryFailed(temporal.client, settings(prefix), migrationId, () => undefined);
+      const outcome = await Promise.race([retry.then(() => 'ended', (err: Error) => err.message), new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+      expect(outcome).toMatch(new RegExp(`^retry-failed ${migrationId}: migration ${migrationId} is ${runState}: .* then retry its failures`));
+      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${migrationId}-retry-'` })) {
+        if (wf.status.name === 'RUNNING') await temporal.client.workflow.getHandle(wf.workflowId).terminate('test ended');
+      }
+    } finally {
+      await workers.stop();
+    }
+  });
+
+  test('retry-failed while the migration still runs is refused', async () => {
+    const prefix = uniqueId('edge');
+    // No workers: the migration stays running.
+    const opts = options(prefix);
+    const handle = await start(opts);
+    try {
+      await expect(retryFailed(temporal.client, settings(prefix), opts.migrationId, () => undefined)).rejects.toThrow(`migration ${opts.migrationId} is still running`);
+    } finally {
+      await handle.terminate('test ended');
+    }
+  });
+});
+
+function indexNames(s: StagingStore): string[] {
+  return (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as Array<{ name: string }>).map((r) => r.name);
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // The workflow may not have started its first task yet.
+    }
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
