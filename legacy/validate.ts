@@ -5,7 +5,7 @@
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FRIEND_RULES, type GroupType } from '../im/messages';
+import { FRIEND_RULES, NON_IMPORTABLE_GROUP_TYPES, type GroupType } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, RECORD_SCHEMAS, type BundleEntity, type BundleRecord } from './bundle';
 import { HashedIdSet } from './id-set';
 import { toImGroupId, toImUserId } from './id-mapping';
@@ -165,6 +165,7 @@ export async function validateBundle(
     if (id !== undefined && !index.accounts.has(id)) at(field, `unknown account "${id}"`);
   };
   const imGroupIds = new Set<string>();
+  const undatedGroups = new Set<string>();
   await pass('groups', (g, at) => {
     if (index.groups.has(g.id)) return at('id', `duplicate group id "${g.id}"`);
     const imId = toImGroupId(g.id, g.type);
@@ -172,7 +173,20 @@ export async function validateBundle(
     imGroupIds.add(imId);
     account(g.owner, 'owner', at);
     index.groups.set(g.id, g.type);
+    // A group IM cannot import has its own report (unsupported), whatever its times.
+    if (g.createTime === undefined && !NON_IMPORTABLE_GROUP_TYPES.includes(g.type)) undatedGroups.add(g.id);
   });
+  /**
+   * IM dates a group imported without CreateTime at the import, and refuses every join and message
+   * older than the group: its whole history would end in the failure report. Said once per group
+   * and file, at the first line it would lose.
+   */
+  const toldUndated = new Set<string>();
+  const undated = (group: string, what: 'member joins' | 'messages', at: (f: string, r: string) => void) => {
+    if (!undatedGroups.has(group) || toldUndated.has(`${what}|${group}`)) return;
+    toldUndated.add(`${what}|${group}`);
+    at('group', `group "${group}" has no createTime in ${BUNDLE_FILES.groups}: IM would date it at the import and refuse all its older ${what}; give the group its createTime`);
+  };
   imGroupIds.clear();
   done('groups');
 
@@ -241,6 +255,7 @@ export async function validateBundle(
   await pass('groupMembers', (m, at) => {
     group(m.group, at);
     account(m.account, 'account', at);
+    if (m.joinTime !== undefined) undated(m.group, 'member joins', at);
     if (!members.add(memberOf(m))) repeatedMembers.add(memberOf(m));
   });
   await reportDuplicates('groupMembers', repeatedMembers, memberOf, (m) => ['account', `"${m.account}" is listed twice in group "${m.group}"`]);
@@ -251,6 +266,7 @@ export async function validateBundle(
   await pass('groupMessages', (m, at) => {
     const type = group(m.group, at);
     account(m.from, 'from', at);
+    undated(m.group, 'messages', at);
     // Messages of an AVChatRoom are not an error here: the import reports such groups as unsupported.
     void type;
     if (!groupMessageIds.add(m.id)) repeatedGroupMessageIds.add(m.id);

@@ -3,7 +3,7 @@
  * wrong secret key pauses the migration with its reason and `resume` finishes it; `status` says how a
  * closed migration ended; `retry-failed` on a paused or cancelled migration ends with a reason.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startImEmulator, type ImEmulator } from '../emulator/im';
@@ -12,6 +12,7 @@ import { ImClient } from '../im/client';
 import { writeSampleBundle } from '../legacy/sample';
 import { StagingStore } from '../legacy/store';
 import { SyncJournal } from '../legacy/sync-journal';
+import { formatIssue, validateBundle } from '../legacy/validate';
 import { migrationStatus, retryFailed, watchMigration } from '../scripts/commands/migration';
 import { IMPORT_PHASES, progressQuery, resumeSignal, type MigrationOptions } from '../workflows/api';
 import { migrationWorkflow } from '../workflows/migration';
@@ -201,6 +202,57 @@ describe('migration edges', () => {
       await expect(retryFailed(temporal.client, settings(prefix), opts.migrationId, () => undefined)).rejects.toThrow(`migration ${opts.migrationId} is still running`);
     } finally {
       await handle.terminate('test ended');
+    }
+  });
+});
+
+describe('bundle validation', () => {
+  test('a group without createTime whose members joined or who has messages is an error at the first line it would lose', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'tim-undated-')), 'bundle');
+    const text = (t: string) => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
+    const ndjson = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'accounts.ndjson'), ndjson([{ id: 'a' }, { id: 'b' }]));
+    writeFileSync(
+      join(dir, 'groups.ndjson'),
+      ndjson([
+        { id: 'undated', type: 'Public', name: 'No date', owner: 'a' },
+        { id: 'dated', type: 'Public', name: 'Dated', owner: 'a', createTime: 1600000000 },
+        { id: 'quiet', type: 'Public', name: 'No date, no history', owner: 'a' },
+      ]),
+    );
+    writeFileSync(
+      join(dir, 'group-members.ndjson'),
+      ndjson([
+        { group: 'undated', account: 'a', role: 'owner' },
+        { group: 'undated', account: 'b', role: 'member', joinTime: 1600000100 },
+        { group: 'dated', account: 'b', role: 'member', joinTime: 1600000100 },
+        { group: 'quiet', account: 'b', role: 'member' },
+      ]),
+    );
+    writeFileSync(
+      join(dir, 'group-messages.ndjson'),
+      ndjson([
+        { id: 'gm1', group: 'dated', from: 'a', time: 1600000200, body: text('1') },
+        { id: 'gm2', group: 'undated', from: 'a', time: 1600000200, body: text('2') },
+        { id: 'gm3', group: 'undated', from: 'b', time: 1600000300, body: text('3') },
+      ]),
+    );
+    const issues: string[] = [];
+    const summary = await validateBundle(dir, { onIssue: (i) => issues.push(formatIssue(i)) });
+    const reason = (what: string) => `group "undated" has no createTime in groups.ndjson: IM would date it at the import and refuse all its older ${what}`;
+    expect(issues).toEqual([
+      expect.stringMatching(new RegExp(`^group-members\\.ndjson:2 group: ${reason('member joins')}; give the group its createTime$`)),
+      expect.stringMatching(new RegExp(`^group-messages\\.ndjson:2 group: ${reason('messages')}; give the group its createTime$`)),
+    ]);
+    expect(summary.errors).toBe(2);
+    // The load refuses it too: nothing of the group reaches the import to lose its history there.
+    const store = new StagingStore(join(dir, '..', 'staging.sqlite'));
+    try {
+      expect((await store.load(dir)).errors).toBe(2);
+      expect(store.totals().groupMessages).toBe(0);
+    } finally {
+      store.close();
     }
   });
 });
