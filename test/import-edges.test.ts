@@ -251,7 +251,8 @@ describe('import error-handling edges', () => {
     const m = await migrate([{ id: 'g1', messages: 4 }, { id: 'g2', messages: 2 }], GROUP_PHASES);
     try {
       await im().multiaccountImport({ Accounts: ['stranger'] });
-      await im().call('create_group', { GroupId: 'g1', Type: 'Public', Owner_Account: 'stranger', Name: 'not ours' });
+      // Older than the bundle's group, so IM would take its members and history if they were sent.
+      await im().call('import_group', { GroupId: 'g1', Type: 'Public', Owner_Account: 'stranger', Name: 'not ours', CreateTime: CREATED - 1000 });
       const result = await m.run();
       expect(result.childFailures).toBe(0);
       const g1 = groupOf('g1');

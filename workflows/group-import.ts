@@ -4,8 +4,7 @@
  * increasing times, later than anything IM already holds), and only then the members' unread
  * counts, because importing messages resets every unread count to zero.
  *
- * When IM refuses the group itself (it was dissolved, its type takes no imports, its id is someone
- * else's), the rest of the stages only put their items in the failure report, with IM's reason:
+ * When IM refuses the group itself (it was dissolved, it takes no imports, its id is someone else's), the rest of the stages only put their items in the failure report, with IM's reason:
  * the child ends normally, every item is accounted for, and the group's live sync is released.
  */
 import { continueAsNew, patched } from '@temporalio/workflow';
@@ -71,8 +70,11 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
         case 'group': {
           const imported = await groupApi.importGroup(base);
           if (imported.outcome === 'created' || imported.outcome === 'existed') return { done: 1, failed: 0 };
-          if (!patched(REPORT_REFUSED_GROUP_ITEMS)) return { done: 0, failed: 1, end: imported.outcome === 'unsupported' ? 'unsupported' : 'completed' };
-          noting(imported);
+          // A type IM cannot import is counted apart (unsupportedGroups), as a whole group.
+          if (imported.outcome === 'unsupported') return { done: 0, failed: 1, end: 'unsupported' };
+          if (!patched(REPORT_REFUSED_GROUP_ITEMS)) return { done: 0, failed: 1, end: 'completed' };
+          // The activity put the group in the failure report with its reason, which its items take over.
+          groupStop = imported.groupStop ?? { api: 'import_group', code: -1, errorClass: 'invalid', reason: 'IM refused the group' };
           return { done: 0, failed: 1 };
         }
         case 'members':
@@ -89,5 +91,5 @@ export async function groupImportWorkflow(input: GroupImportInput): Promise<Chil
   });
   // Whatever the outcome, the group's held live events may flow now (a cancelled run may be resumed: not then).
   if (outcome !== 'cancelled' && input.phases.includes('groupMessages')) await store.markGroupHistoryImported({ groupId: input.groupId });
-  return outcome === 'completed' && groupStop?.errorClass === 'unsupported' ? 'unsupported' : outcome;
+  return outcome;
 }
