@@ -22,6 +22,7 @@ import { emptyVerifyCounts, type VerifyCounts, type VerifyRun } from '../workflo
 import { inSample } from '../workflows/sampling';
 import type { VerifyActivities, VerifyStoreActivities } from './contracts';
 import { asActivity, isItemFailure } from './im-failures';
+import { pairItemId } from './item-ids';
 
 /** A body's fingerprint: SHA-256 of its JSON with object keys sorted (IM may reorder fields). */
 export function bodyHash(body: unknown): string {
@@ -206,7 +207,7 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         for (const f of store.allFriends(userId)) {
           const have = seen.get(f.toUserId);
           seen.delete(f.toUserId);
-          if (reported.has(`${userId}>${f.toUserId}`)) {
+          if (reported.has(pairItemId(userId, f.toUserId))) {
             counts.reported++;
             continue;
           }
@@ -322,7 +323,7 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         for (const m of store.allGroupMembers(groupId)) {
           const have = seen.get(m.userId);
           seen.delete(m.userId);
-          if (reportedMembers.has(`${groupId}>${m.userId}`)) {
+          if (reportedMembers.has(pairItemId(groupId, m.userId))) {
             members.reported++;
             continue;
           }
@@ -339,7 +340,7 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
 
           // IM returns no unread count; it follows from the group's next seq and the member's read seq.
           if ((m.unreadCount ?? 0) === 0 || !UNREAD_COUNT_GROUP_TYPES.includes(group?.type as GroupType)) continue;
-          if (reportedUnread.has(`${groupId}>${m.userId}`)) {
+          if (reportedUnread.has(pairItemId(groupId, m.userId))) {
             unread.reported++;
             continue;
           }
