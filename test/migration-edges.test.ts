@@ -44,14 +44,14 @@ describe('migration edges', () => {
   });
 
   /** Import workers whose IM client signs with `secretKey`; stop() shuts them down. */
-  async function startWorkers(prefix: string, secretKey = IM.secretKey) {
+  async function startWorkers(prefix: string, secretKey = IM.secretKey, settings: Record<string, string> = {}) {
     const workers = await createImportStack({
       connection: temporal.nativeConnection,
       namespace: temporal.namespace,
       taskQueuePrefix: prefix,
       store,
       im: new ImClient({ ...IM, secretKey, baseUrl: emulator.baseUrl, timeoutMs: 10_000 }),
-      limits: resolveApiLimits({}),
+      limits: resolveApiLimits(settings),
       accountListShape: false,
       activityConcurrency: 10,
     });
@@ -145,6 +145,40 @@ describe('migration edges', () => {
       other.close();
     }
   });
+
+  test('a run continues-as-new while its children still run, and the migration completes with exact counts', async () => {
+    emulator.reset();
+    const prefix = uniqueId('edge');
+    // Group history goes slowly (two calls a second), so the groups outlast the migration's runs.
+    const workers = await startWorkers(prefix, IM.secretKey, { TIM_RATE_IMPORT_GROUP_MSG: '2' });
+    try {
+      const opts = options(prefix, { historyEventBudget: 40 });
+      const result = await (await start(opts)).result();
+      expect(result.state).toBe('completed');
+      const totals = store.totals();
+      expect(result.phases.accounts).toMatchObject({ done: totals.accounts, failed: 0 });
+      expect(result.phases.profiles).toMatchObject({ done: totals.accounts, failed: 0 });
+      expect(result.phases.messages).toMatchObject({ done: totals.messages, failed: 0 });
+      expect(result.phases.groups.done + result.phases.groups.failed).toBe(totals.groups);
+      expect(result.phases.groupMessages.done + result.phases.groupMessages.failed).toBe(totals.groupMessages);
+      const snap = emulator.snapshot();
+      expect(Object.values(snap.conversations).reduce((n, list) => n + list.length, 0)).toBe(totals.messages);
+      expect(Object.values(snap.groups).reduce((n, g) => n + g.messages.length, 0)).toBe(result.phases.groupMessages.done);
+      // Some run of the migration ended (continued-as-new) while a child's run it had started went on.
+      const runsOf = async (query: string) => {
+        const runs = [];
+        for await (const wf of temporal.client.workflow.list({ query })) runs.push(wf);
+        return runs;
+      };
+      const parentRuns = await runsOf(`WorkflowId = '${opts.migrationId}' AND ExecutionStatus = 'ContinuedAsNew'`);
+      const childRuns = await runsOf(`WorkflowId STARTS_WITH '${opts.migrationId}-'`);
+      expect(parentRuns.length).toBeGreaterThan(0);
+      const outlived = parentRuns.filter((p) => childRuns.some((c) => c.startTime < p.closeTime! && c.closeTime! > p.closeTime!));
+      expect(outlived.length).toBeGreaterThan(0);
+    } finally {
+      await workers.stop();
+    }
+  }, 180_000);
 
   test('status says a migration was terminated or failed, with the reason, not that it is running', async () => {
     emulator.reset();

@@ -94,6 +94,9 @@ export interface CarriedMigrationState {
   /** Users and groups whose child stopped on a configuration error: restarted after resume. */
   retryUsers: string[];
   retryGroups: string[];
+  /** Children still running when the run continued-as-new: they go on and report to the next run. */
+  runningUsers?: string[];
+  runningGroups?: string[];
   unsupportedGroups: number;
   childFailures: number;
   lastError?: string;
@@ -178,6 +181,14 @@ export const cancelSignal = defineSignal('cancel');
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 /** Children → parent. */
 export const childProgressSignal = defineSignal<[ProgressDelta]>('childProgress');
+/** A child's end, sent to its parent's workflow id (whichever run is current, even one that did not start it). */
+export const childEndedSignal = defineSignal<[ChildEnd]>('childEnded');
+export interface ChildEnd {
+  workflowId: string;
+  outcome?: ChildOutcome;
+  /** Set when the child failed: its error class (failureClass) and reason. */
+  failure?: { errorClass?: string; reason: string };
+}
 
 export function emptyCounts(): PhaseCounts {
   return Object.fromEntries(IMPORT_PHASES.map((p) => [p, { done: 0, failed: 0 }])) as PhaseCounts;

@@ -7,7 +7,9 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  ContinueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   rootCause,
@@ -17,7 +19,19 @@ import {
 import type { ImportActivities, PageOutcome, StoreActivities } from '../activities/contracts';
 import { NON_RETRYABLE_ERROR_CLASSES } from '../im/errors';
 import type { ImApiName } from '../im/apis';
-import { cancelSignal, childProgressSignal, pauseSignal, resumeSignal, type ChildOutcome, type Counts, type Cursor, type ImportPhase, type ProgressDelta } from './api';
+import {
+  cancelSignal,
+  childEndedSignal,
+  childProgressSignal,
+  pauseSignal,
+  resumeSignal,
+  type ChildEnd,
+  type ChildOutcome,
+  type Counts,
+  type Cursor,
+  type ImportPhase,
+  type ProgressDelta,
+} from './api';
 import { apiTaskQueue, storeTaskQueue } from './task-queues';
 
 /**
@@ -215,6 +229,28 @@ export async function runStages<S extends string>(opts: {
   alongside?: (control: RunControl) => Promise<ProgressDelta>;
   continueAsNew: (carried: { stage: S; cursor?: Cursor }, paused: boolean) => Promise<never>;
 }): Promise<ChildOutcome> {
+  // Histories recorded before children reported their end have no such signal.
+  if (!patched(CHILDREN_REPORT_THEIR_END)) return runStagesOnce(opts);
+  const tellParent = (end: Omit<ChildEnd, 'workflowId'>) =>
+    getExternalWorkflowHandle(opts.parentWorkflowId).signal(childEndedSignal, { workflowId: workflowInfo().workflowId, ...end });
+  let outcome: ChildOutcome;
+  try {
+    outcome = await runStagesOnce(opts);
+  } catch (err) {
+    if (!(err instanceof ContinueAsNew)) await tellParent({ failure: { errorClass: failureClass(err), reason: failureReason(err) } });
+    throw err;
+  }
+  await tellParent({ outcome });
+  return outcome;
+}
+
+/**
+ * A parent that continues-as-new does not wait for its children (the runs after it may not have
+ * started them), so each child tells its parent's workflow id, not a run, when it ends.
+ */
+const CHILDREN_REPORT_THEIR_END = 'children-report-their-end';
+
+async function runStagesOnce<S extends string>(opts: Parameters<typeof runStages<S>>[0]): Promise<ChildOutcome> {
   const control = new RunControl(opts.paused);
   const progress = new ProgressReporter(opts.parentWorkflowId);
   const addAll = (delta: ProgressDelta = {}) => {

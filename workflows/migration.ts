@@ -4,23 +4,30 @@
  * accounts. Total time then approaches the slowest API's bound rather than the sum of phases.
  *
  * Children run in sliding windows. Before the history grows large the migration continues-as-new:
- * it stops starting children, lets the running ones finish, waits until every signal handler has
- * run (so no progress report or pause is lost), and carries its state into the next run.
+ * it stops starting children, waits until every signal handler has run (so no progress report or
+ * pause is lost), and carries its state into the next run, with the ids of the children still
+ * running. Those outlive the run (ParentClosePolicy.ABANDON) and report their progress and their end
+ * to the migration's workflow id, so whichever run is current hears them, and no run waits for its
+ * slowest child (a group of hours would hold it, its history growing with the others' reports).
  */
 import {
   allHandlersFinished,
   ChildWorkflowFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowHandle,
+  type ExternalWorkflowHandle,
 } from '@temporalio/workflow';
 import {
   cancelSignal,
+  childEndedSignal,
   childProgressSignal,
   emptyCounts,
   emptyTotals,
@@ -30,6 +37,7 @@ import {
   progressQuery,
   resumeSignal,
   type CarriedMigrationState,
+  type ChildEnd,
   type ChildImportInput,
   type ChildOutcome,
   type Counts,
@@ -51,6 +59,10 @@ const GROUP_PHASES: ImportPhase[] = ['groups', 'members', 'groupMessages', 'unre
 const ID_PAGE = 100;
 
 type ChildKind = 'user' | 'group';
+type ChildFailure = NonNullable<ChildEnd['failure']>;
+const CHILD_KINDS: readonly ChildKind[] = ['user', 'group'];
+/** Runs recorded before children outlived a continue-as-new waited for every child first. */
+const CHILDREN_OUTLIVE_RUNS = 'children-outlive-continue-as-new';
 
 /** Runs (or resumes, after continue-as-new) a whole historical import. */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
@@ -76,9 +88,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     runs: 0,
   };
   state.runs = runs;
-  const running: Record<ChildKind, Map<string, ChildWorkflowHandle<typeof userImportWorkflow | typeof groupImportWorkflow>>> = {
-    user: new Map(),
-    group: new Map(),
+  const childrenOutliveRuns = patched(CHILDREN_OUTLIVE_RUNS);
+  const childWorkflowId = (kind: ChildKind, id: string) => `${options.migrationId}-${kind}-${id}`;
+  /** Running children, by user or group id: where their signals go (a child of an earlier run is reached by its id). */
+  const running: Record<ChildKind, Map<string, Pick<ExternalWorkflowHandle, 'signal'>>> = {
+    user: new Map((state.runningUsers ?? []).map((id) => [id, getExternalWorkflowHandle(childWorkflowId('user', id))])),
+    group: new Map((state.runningGroups ?? []).map((id) => [id, getExternalWorkflowHandle(childWorkflowId('group', id))])),
   };
   let stage = state.accountsDone ? 'users and groups' : 'accounts';
   let draining = false;
@@ -116,13 +131,6 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     state.counts[phase].failed += counts.failed;
   }
 
-  setHandler(childProgressSignal, (delta) => {
-    for (const phase of IMPORT_PHASES) {
-      const counts = delta[phase];
-      if (counts) addCounts(phase, counts);
-    }
-    publish();
-  });
   setHandler(progressQuery, () => progressNow());
 
   function migrationState(): MigrationState {
@@ -176,6 +184,23 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
   }
   publish();
+  // Children's signals only now: a child of an earlier run may report in this run's first task, and
+  // publish() above needs everything it shows.
+  setHandler(childProgressSignal, (delta) => {
+    for (const phase of IMPORT_PHASES) {
+      const counts = delta[phase];
+      if (counts) addCounts(phase, counts);
+    }
+    publish();
+  });
+  setHandler(childEndedSignal, ({ workflowId, outcome, failure }) => {
+    // A run of the earlier version hears its children's ends from their results only.
+    if (!childrenOutliveRuns) return;
+    for (const kind of CHILD_KINDS) {
+      const prefix = childWorkflowId(kind, '');
+      if (workflowId.startsWith(prefix)) childEnded(kind, workflowId.slice(prefix.length), outcome, failure);
+    }
+  });
   // The run's state goes to the store, where every page looks before its first call (RunStates): a
   // pause then also holds the pages already queued. One record at a time, always the newest, the
   // first before any work starts (a store may hold an earlier run's 'cancelled' under the same id).
@@ -296,7 +321,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       await Promise.all(ids.map((id) => startImportChild(kind, id)));
       if (historyBudgetReached(options.historyEventBudget)) draining = true;
     }
-    await condition(() => running[kind].size === 0);
+    // Draining, the children go on into the next run.
+    await condition(() => running[kind].size === 0 || (draining && childrenOutliveRuns));
   }
 
   async function startImportChild(kind: ChildKind, id: string): Promise<void> {
@@ -311,9 +337,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       paused: state.paused,
     };
     const common = {
-      workflowId: `${options.migrationId}-${kind}-${id}`,
+      workflowId: childWorkflowId(kind, id),
       staticSummary: kind === 'user' ? `Import user ${id}` : `Import group ${id}`,
       typedSearchAttributes: [{ key: ENTITY_KIND, value: kind }],
+      parentClosePolicy: childrenOutliveRuns ? ParentClosePolicy.ABANDON : undefined,
     };
     const handle =
       kind === 'user'
@@ -324,37 +351,43 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     if (state.cancelled) await handle.signal(cancelSignal);
     else if (state.paused) await handle.signal(pauseSignal);
     publish();
+    // The child's end comes by its signal too (the only way for a child of an earlier run): whichever is first.
+    // (Three steps, as in the runs recorded before: children end in the same order of workflow steps.)
+    let outcome: ChildOutcome | undefined;
+    let failure: ChildFailure | undefined;
     void handle
       .result()
-      .then((outcome: ChildOutcome) => {
-        if (outcome === 'unsupported') state.unsupportedGroups += 1;
+      .then((o: ChildOutcome) => (outcome = o))
+      .catch((err: unknown) => {
+        const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+        failure = { errorClass: failureClass(cause), reason: failureReason(cause) };
       })
-      .catch((err: unknown) => onChildFailed(kind, id, err))
-      .finally(() => {
-        running[kind].delete(id);
-        publish();
-      });
+      .finally(() => childEnded(kind, id, outcome, failure));
   }
 
   /**
    * A child that stopped on a configuration error (bad key, not admin, quota) would fail every
    * other child too: pause the migration, say why, and retry that child after `resume`.
    */
-  function onChildFailed(kind: ChildKind, id: string, err: unknown): void {
-    const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
-    const reason = failureReason(cause);
-    if (failureClass(cause) === 'auth-config') {
+  function childEnded(kind: ChildKind, id: string, outcome?: ChildOutcome, failure?: ChildFailure): void {
+    if (!running[kind].has(id)) return;
+    if (outcome === 'unsupported') state.unsupportedGroups += 1;
+    if (failure?.errorClass === 'auth-config') {
       (kind === 'user' ? state.retryUsers : state.retryGroups).push(id);
-      pauseForConfiguration(reason);
-    } else {
+      pauseForConfiguration(failure.reason);
+    } else if (failure) {
       state.childFailures += 1;
-      state.lastError = `${kind} ${id}: ${reason}`;
+      state.lastError = `${kind} ${id}: ${failure.reason}`;
     }
+    running[kind].delete(id);
+    publish();
   }
 
   if (draining && !state.cancelled) {
-    await condition(() => running.user.size === 0 && running.group.size === 0);
+    if (!childrenOutliveRuns) await condition(() => running.user.size === 0 && running.group.size === 0);
     await condition(allHandlersFinished);
+    state.runningUsers = [...running.user.keys()];
+    state.runningGroups = [...running.group.keys()];
     // A halved account batch stays halved, as the children keep theirs.
     return continueAsNew<typeof migrationWorkflow>({ options: { ...options, batchSizes: { ...options.batchSizes, accounts: accountBatch } }, carried: state });
   }

@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure, continueAsNew, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { FailureEntity } from '../activities/contracts';
-import { childProgressSignal, IMPORT_PHASES, type BatchSizes, type Counts, type Cursor } from './api';
+import { childEndedSignal, childProgressSignal, IMPORT_PHASES, type BatchSizes, type Counts, type Cursor } from './api';
 import { historyBudgetReached, imActivities, storeActivities } from './control';
 import { groupImportWorkflow } from './group-import';
 import { callsPerActivity, FAILURE_ENTITY_API } from './task-queues';
@@ -41,8 +41,9 @@ export async function retryFailuresWorkflow(input: RetryFailuresInput): Promise<
     );
   }
   const counts = input.counts ?? { done: 0, failed: 0 };
-  // Group children report their progress here; the result counts groups as a whole instead.
+  // Group children report their progress and end here; the result counts groups as a whole, from executeChild.
   setHandler(childProgressSignal, () => undefined);
+  setHandler(childEndedSignal, () => undefined);
   let after = input.after;
   for (;;) {
     const page = await store.listFailures({ migrationId: input.migrationId, after, limit: PAGE });
