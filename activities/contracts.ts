@@ -7,6 +7,7 @@
 import type { ImApiName } from '../im/apis';
 import type { MigrationRunState, OwnedItems, PagePlan, ReadMarkScope } from '../legacy/source';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
+import type { VerifyRun, VerifyTally } from '../workflows/verify-api';
 
 export interface PageOutcome extends Counts {
   /** Where the next page starts; absent when this was the last page. */
@@ -82,4 +83,42 @@ export interface ImportActivities {
    * the report, one that fails again keeps its newest reason. Runs on that entity's API queue.
    */
   retryFailedItems(input: { migrationId: string; entity: Exclude<FailureEntity, 'group'>; itemIds: string[] }): Promise<Counts>;
+}
+
+/** One read call's outcome: counts settled so far, and where the next call starts. */
+export interface VerifyStep<C> {
+  tally: VerifyTally;
+  next?: C;
+}
+
+/** Verification activities, one read API each (see workflows/verify.ts for the queues). */
+export interface VerifyActivities {
+  /** account_check: up to `limit` accounts after `after`. */
+  verifyAccountsPage(input: VerifyRun & { after?: string; limit: number }): Promise<VerifyStep<string>>;
+  /** portrait_get: the profiles of the same accounts. */
+  verifyProfilesPage(input: VerifyRun & { after?: string; limit: number }): Promise<VerifyStep<string>>;
+  /** friend_get: one page of a user's friend list; the last page compares the whole list. */
+  verifyFriendsPage(input: VerifyRun & { userId: string; startIndex?: number }): Promise<VerifyStep<number>>;
+  /** admin_getroammsg: one page of a conversation, newest first; the last page compares it whole. */
+  verifyConversationPage(input: VerifyRun & { owner: string; peer: string; cursor?: RoamCursor }): Promise<VerifyStep<RoamCursor>>;
+  /** get_group_info: the group's profile; says whether its members and history can be compared. */
+  verifyGroupInfo(input: VerifyRun & { groupId: string }): Promise<{ tally: VerifyTally; compareContent: boolean; nextMsgSeq: number }>;
+  /** get_group_member_info: one page of members; the last page compares members and unread counts. */
+  verifyGroupMembersPage(input: VerifyRun & { groupId: string; offset?: number; nextMsgSeq: number }): Promise<VerifyStep<number>>;
+  /** group_msg_get_simple: one page of history, newest first; the last page compares it whole. */
+  verifyGroupMessagesPage(input: VerifyRun & { groupId: string; reqMsgSeq?: number }): Promise<VerifyStep<number>>;
+}
+
+/** Store-only activities of a verification (the store queue). */
+export interface VerifyStoreActivities {
+  /** The peers of the conversations a user owns, a page at a time. */
+  listOwnedConversations(input: { userId: string; after?: string; limit: number }): Promise<IdPage>;
+  /** Forgets what an earlier run under this id found. */
+  startVerification(input: { verifyId: string; migrationId: string }): Promise<void>;
+  countDifferences(input: { verifyId: string }): Promise<Record<string, number>>;
+}
+
+export interface RoamCursor {
+  lastMsgKey: string;
+  maxTime: number;
 }
