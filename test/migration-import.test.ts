@@ -15,7 +15,7 @@ import { migrationWorkflow } from '../workflows/migration';
 import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { formatVerifyTable, type VerifyResult } from '../workflows/verify-api';
-import { printDifferences, runVerification, type VerifyRequest } from '../scripts/commands/verify';
+import { printDifferences, runVerification, verificationStatus, type VerifyRequest } from '../scripts/commands/verify';
 import { createImportStack, type ImportWorkers } from '../workers/import-workers';
 import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
 
@@ -152,7 +152,11 @@ describe('historical import against the IM emulator', () => {
     try {
       const opts = options(prefix);
       await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
-      expect((await verify(prefix, opts.migrationId)).passed).toBe(true);
+      const clean = await verify(prefix, opts.migrationId);
+      expect(clean.passed).toBe(true);
+      // `status` tells a verification from a migration by its workflow type.
+      expect(await verificationStatus(temporal.client, clean.verifyId)).toMatch(/: completed, IM equals the store/);
+      expect(await verificationStatus(temporal.client, opts.migrationId)).toBeUndefined();
 
       // Tamper with what IM holds, through the emulator's state and an App 2.0 user.
       const snap = emulator.snapshot();

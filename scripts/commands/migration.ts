@@ -27,6 +27,8 @@ import { rateLimitedRetries } from '../../workers/logging';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
 import { StagingStore } from '../../legacy/store';
 import { connectClient } from '../lib/temporal-connection';
+import { verificationStatus, watchVerification } from './verify';
+import { formatVerifyTable } from '../../workflows/verify-api';
 
 // The commands' one way to a client: the other command files import it from here.
 export { connectClient };
@@ -250,7 +252,7 @@ export function registerMigrationCommands(program: Command): void {
     .description('progress per phase: done, failed, total, rate, ETA')
     .action(async (workflowId: string) =>
       withClient(async (client) => {
-        console.log(await migrationStatus(client, workflowId));
+        console.log((await verificationStatus(client, workflowId)) ?? (await migrationStatus(client, workflowId)));
       }),
     );
 
@@ -270,7 +272,17 @@ export function registerMigrationCommands(program: Command): void {
   program
     .command('watch <workflowId>')
     .description('live progress bars until the migration ends')
-    .action(async (workflowId: string) => withClient(async (client) => printResult(await watchMigration(client, workflowId))));
+    .action(async (workflowId: string) =>
+      withClient(async (client) => {
+        if ((await verificationStatus(client, workflowId)) !== undefined) {
+          const result = await watchVerification(client, workflowId, (line) => console.log(line));
+          console.log(formatVerifyTable(result.tally));
+          if (!result.passed) process.exitCode = 1;
+          return;
+        }
+        printResult(await watchMigration(client, workflowId));
+      }),
+    );
 }
 
 /**

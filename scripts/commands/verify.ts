@@ -63,6 +63,34 @@ export async function runVerification(client: Client, taskQueuePrefix: string, r
   }
 }
 
+/** Describes a verification for `status`, or undefined when the id names another kind of workflow. */
+export async function verificationStatus(client: Client, workflowId: string): Promise<string | undefined> {
+  const handle = client.workflow.getHandle<typeof verifyWorkflow>(workflowId);
+  const description = await handle.describe().catch(() => undefined);
+  if (description?.type !== verifyWorkflow.name) return undefined;
+  const state = description.status.name;
+  if (state === 'COMPLETED') {
+    const result = await handle.result();
+    return `${workflowId}: completed, ${result.passed ? 'IM equals the store' : 'IM differs from the store'} (${result.usersChecked} users, ${result.groupsChecked} groups, ${result.elapsedSeconds}s)\n${formatVerifyTable(result.tally)}`;
+  }
+  if (state !== 'RUNNING') return `${workflowId}: ${state.toLowerCase().replace('_', ' ')}`;
+  const p = await handle.query(verifyProgressQuery);
+  return `${workflowId}: running (${p.stage}), ${p.usersChecked} users and ${p.groupsChecked} groups checked, ${p.elapsedSeconds}s elapsed\n${formatVerifyTable(p.tally)}`;
+}
+
+/** `watch` of a verification: its status every few seconds until it ends. */
+export async function watchVerification(client: Client, workflowId: string, print: (text: string) => void, intervalMs = 2000): Promise<VerifyResult> {
+  const handle = client.workflow.getHandle<typeof verifyWorkflow>(workflowId);
+  const timer = setInterval(() => {
+    handle.query(verifyProgressQuery).then((p) => print(`${p.stage}: ${p.usersChecked} users, ${p.groupsChecked} groups checked, ${p.elapsedSeconds}s`), () => undefined);
+  }, intervalMs);
+  try {
+    return await handle.result();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 function share(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`--sample takes a share in (0, 1], e.g. 0.01 for 1 %; got "${value}"`);
