@@ -57,6 +57,9 @@ export interface VerifyCarried {
   usersDone: boolean;
   groupCursor?: string;
   groupsDone: boolean;
+  /** Users and groups taken from the store and not started yet. */
+  pendingUsers: string[];
+  pendingGroups: string[];
   usersChecked: number;
   groupsChecked: number;
   runs: number;
@@ -77,6 +80,8 @@ export interface VerifyProgress {
   groupsChecked: number;
   elapsedSeconds: number;
   sample?: Sample;
+  /** Runs of the workflow so far (it continues-as-new before its history grows large). */
+  runs: number;
 }
 
 export interface VerifyResult extends VerifyProgress {

@@ -78,6 +78,8 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     accountsDone: false,
     usersDone: false,
     groupsDone: false,
+    pendingUsers: [],
+    pendingGroups: [],
     usersChecked: 0,
     groupsChecked: 0,
     runs: 0,
@@ -97,6 +99,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     groupsChecked: state.groupsChecked,
     elapsedSeconds: Math.round((Date.now() - state.startedAtMs) / 1000),
     sample: options.sample,
+    runs: state.runs,
   });
   setHandler(verifyProgressQuery, () => progressNow());
   const publish = (done = false) => {
@@ -138,11 +141,12 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   /** A sliding window of children over the sampled users or groups. */
   async function runChildren(kind: 'user' | 'group'): Promise<void> {
     const window = kind === 'user' ? options.userConcurrency : options.groupConcurrency;
-    const queue: string[] = [];
+    // Ids taken from the store but not started yet: carried into the next run when this one continues-as-new.
+    const queue = kind === 'user' ? state.pendingUsers : state.pendingGroups;
     for (;;) {
+      if (draining) break;
       if (queue.length === 0) {
-        const done = kind === 'user' ? state.usersDone : state.groupsDone;
-        if (done || draining) break;
+        if (kind === 'user' ? state.usersDone : state.groupsDone) break;
         const cursor = kind === 'user' ? state.userCursor : state.groupCursor;
         const page = kind === 'user' ? await store.listUserIds({ after: cursor, limit: ID_PAGE }) : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
         queue.push(...page.ids.filter((id) => inSample(id, options.sample)));
@@ -153,14 +157,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
       await condition(() => running[kind].size < window);
       const ids = queue.splice(0, window - running[kind].size);
       await Promise.all(ids.map((id) => startVerifyChild(kind, id)));
-      if (historyBudgetReached(options.historyEventBudget)) {
-        draining = true;
-        // Ids already taken from the store's page are checked in this run, before it continues.
-        await Promise.all(queue.splice(0).map(async (id) => {
-          await condition(() => running[kind].size < window);
-          await startVerifyChild(kind, id);
-        }));
-      }
+      if (historyBudgetReached(options.historyEventBudget)) draining = true;
     }
     await condition(() => running[kind].size === 0);
   }
