@@ -625,6 +625,11 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       .run(f.migrationId, f.entity, f.itemId, f.api, f.code, f.errorClass, f.reason, Date.now());
   }
 
+  /** The failure report's counts by entity and error class (the cutover report weighs classes apart). */
+  countByEntityAndClass(migrationId: string): Array<{ entity: string; errorClass: string; n: number }> {
+    return this.statement('SELECT entity, error_class AS errorClass, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity, error_class ORDER BY entity, error_class').all(migrationId) as Array<{ entity: string; errorClass: string; n: number }>;
+  }
+
   countByEntity(migrationId: string): Record<string, number> {
     const rows = this.statement('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(migrationId) as Array<{ entity: string; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.entity, r.n]));

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerLegacyCommands } from './commands/legacy';
 import { registerMigrationCommands } from './commands/migration';
 import { registerSyncCommands } from './commands/sync';
+import { registerCutoverCommand } from './commands/cutover';
 import { registerPlanCommand } from './commands/plan';
 import { registerVerifyCommand } from './commands/verify';
 import { registerWorkerCommand } from './commands/worker';
@@ -18,6 +19,7 @@ registerLegacyCommands(program);
 registerMigrationCommands(program);
 registerVerifyCommand(program);
 registerPlanCommand(program);
+registerCutoverCommand(program);
 registerWorkerCommand(program);
 registerSyncCommands(program);
 

@@ -15,6 +15,7 @@ import { migrationWorkflow } from '../workflows/migration';
 import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { formatVerifyTable, type VerifyResult } from '../workflows/verify-api';
+import { cutoverReport } from '../scripts/commands/cutover';
 import { printDifferences, runVerification, verificationStatus, type VerifyRequest } from '../scripts/commands/verify';
 import { createImportStack, type ImportWorkers } from '../workers/import-workers';
 import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
@@ -156,8 +157,14 @@ describe('historical import against the IM emulator', () => {
     try {
       const opts = options(prefix);
       await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const goNoGo = async () => cutoverReport(temporal.client, store, opts.migrationId);
+      const unverified = await goNoGo();
+      expect(unverified.go).toBe(false);
+      expect(unverified.checks.filter((c) => !c.ok).map((c) => c.what)).toEqual([expect.stringMatching(/^not verified/)]);
       const clean = await verify(prefix, opts.migrationId);
       expect(clean.passed).toBe(true);
+      // The AVChatRoom in the failure report is no reason to wait: IM cannot take it.
+      expect((await goNoGo()).go).toBe(true);
       // `status` tells a verification from a migration by its workflow type.
       expect(await verificationStatus(temporal.client, clean.verifyId)).toMatch(/: completed, IM equals the store/);
       expect(await verificationStatus(temporal.client, opts.migrationId)).toBeUndefined();
@@ -176,6 +183,7 @@ describe('historical import against the IM emulator', () => {
 
       const result = await verify(prefix, opts.migrationId);
       expect(result.passed).toBe(false);
+      expect((await goNoGo()).checks.find((c) => !c.ok)?.what).toMatch(/found differences: tim-migrate verify --report/);
       const lines: string[] = [];
       printDifferences(join(dir, 'staging.sqlite'), result.verifyId, (line) => lines.push(line));
       const has = (kind: string, problem: string) => lines.filter((l) => l.startsWith(`${kind}\t`) && l.split('\t')[3] === problem);
