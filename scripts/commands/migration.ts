@@ -112,7 +112,7 @@ export async function migrationStatus(client: Client, workflowId: string): Promi
   try {
     execution = (await handle.describe()).status.name;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new Error(`no migration with workflow id ${workflowId}`);
+    if (err instanceof WorkflowNotFoundError) throw new Error(`no migration with workflow id ${workflowId}`, { cause: err });
     throw err;
   }
   const progress = await handle.query(progressQuery);
@@ -312,7 +312,7 @@ export async function retryFailed(client: Client, settings: TemporalSettings, mi
       staticSummary: `Retry the failures of ${migrationId}`,
     });
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new Error(`retry-failed ${migrationId}: ${rootCause(err.cause)}`);
+    if (err instanceof WorkflowFailedError) throw new Error(`retry-failed ${migrationId}: ${rootCause(err.cause)}`, { cause: err });
     throw err;
   }
 }
