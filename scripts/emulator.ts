@@ -3,8 +3,11 @@
  * the Tencent IM emulator as a process. Prints one line with its base URL. The secret key may
  * also come from TIM_SECRET_KEY (never printed). `--legacy-port` also runs the old-system emulator
  * (the bridge's secret from TIM_LEGACY_WEBHOOK_SECRET), posting its events to `--gateway-url`.
+ * Rate and batch limits come from the tool's own settings (`TIM_RATE_<API>`, `TIM_BATCH_<API>`,
+ * im/apis.ts), so a rehearsal with raised limits raises them on both sides.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { resolveApiLimits } from '../im/apis';
 import { startImEmulator } from '../emulator/im';
 import { startLegacyEmulator, type LegacyEmulator } from '../emulator/legacy';
 
@@ -29,6 +32,11 @@ const program = new Command('emulator')
   .option('--http5xx-rate <share>', 'share of calls answered with HTTP 502', num('--http5xx-rate'), 0)
   .option('--legacy-port <port>', 'also run the old-system emulator on this port (0 picks one); secret from TIM_LEGACY_WEBHOOK_SECRET', num('--legacy-port'))
   .option('--gateway-url <url>', "where the old-system emulator posts its events (the sync gateway's base URL)")
+  .addHelpText(
+    'after',
+    '\nRate and batch limits: the defaults of im/apis.ts, overridden from the environment by the same settings as the tool,\n' +
+      'TIM_RATE_<API> (calls per second) and TIM_BATCH_<API> (items per call), e.g. TIM_RATE_IMPORTMSG=2000.',
+  )
   .parse();
 
 async function main(): Promise<void> {
@@ -37,6 +45,7 @@ async function main(): Promise<void> {
   if (!secretKey) throw new Error('--secret-key (or TIM_SECRET_KEY) is required');
   const emulator = await startImEmulator({
     sdkAppId: o.sdkappid,
+    limits: resolveApiLimits(process.env),
     secretKey,
     admin: o.admin,
     host: o.host,

@@ -3,6 +3,7 @@
  * (HMAC-SHA256 over the documented string, JSON, zlib, URL-safe base64) and raw HTTP — so it
  * follows the docs, not only our client.
  */
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { deflateSync } from 'node:zlib';
@@ -28,7 +29,7 @@ let emu: ImEmulator;
 let receiver: Server;
 const received: Array<{ query: URLSearchParams; body: Record<string, unknown> }> = [];
 
-async function post(path: string, body: unknown, q: { identifier?: string; usersig?: string; sdkappid?: number } = {}): Promise<Record<string, any>> {
+async function post(path: string, body: unknown, q: { identifier?: string; usersig?: string; sdkappid?: number; baseUrl?: string } = {}): Promise<Record<string, any>> {
   const params = new URLSearchParams({
     sdkappid: String(q.sdkappid ?? SDKAPPID),
     identifier: q.identifier ?? ADMIN,
@@ -36,7 +37,7 @@ async function post(path: string, body: unknown, q: { identifier?: string; users
     random: String(Math.floor(Math.random() * 4294967295)),
     contenttype: 'json',
   });
-  const res = await fetch(`${emu.baseUrl}/v4/${path}?${params}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${q.baseUrl ?? emu.baseUrl}/v4/${path}?${params}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, any>;
 }
@@ -99,6 +100,34 @@ describe('limits', () => {
     expect(emu.counters().rejectedForRate.account_check).toBe(refused);
     emu.setLimits({ account_check: { callsPerSecond: 100 } });
   });
+  test('npm run emulator takes its limits from the tool’s TIM_RATE_<API> / TIM_BATCH_<API> settings', async () => {
+    const run = (env: Record<string, string>) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/emulator.ts', '--sdkappid', String(SDKAPPID), '--admin', ADMIN, '--latency-ms', '0'], {
+        env: { ...process.env, TIM_SECRET_KEY: KEY, ...env },
+      });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.stderr.on('data', (c) => (out += c));
+      const firstLine = new Promise<string>((resolve) => {
+        child.stdout.on('data', () => out.includes('\n') && resolve(out.split('\n')[0]));
+        child.on('exit', () => resolve(out));
+      });
+      return { child, firstLine };
+    };
+    const bad = run({ TIM_RATE_IMPORTMSG: 'fast' });
+    expect(await bad.firstLine).toMatch(/setting TIM_RATE_IMPORTMSG: expected a positive integer, got "fast"/);
+    const good = run({ TIM_RATE_ACCOUNT_CHECK: '5', TIM_BATCH_MULTIACCOUNT_IMPORT: '150' });
+    try {
+      const baseUrl = await good.firstLine;
+      expect(baseUrl).toMatch(/^http:/);
+      const ids = Array.from({ length: 150 }, (_, i) => `acct${i}`);
+      expect(await post('im_open_login_svc/multiaccount_import', { Accounts: ids }, { baseUrl })).toMatchObject({ ErrorCode: 0 });
+      const results = await Promise.all(Array.from({ length: 20 }, () => post('im_open_login_svc/account_check', { CheckItem: [{ UserID: 'acct0' }] }, { baseUrl })));
+      expect(results.filter((r) => r.ErrorCode === 60007).length).toBeGreaterThanOrEqual(14);
+    } finally {
+      good.child.kill();
+    }
+  }, 30_000);
   test('more than 7 group messages in one call is refused with 10005', async () => {
     await importAccounts(['a']);
     await post('group_open_http_svc/import_group', { GroupId: 'g', Type: 'Public', Name: 'G', Owner_Account: 'a', CreateTime: 1600000000 });
