@@ -37,7 +37,10 @@ export type StoppedGroupStage = 'members' | 'messages' | 'unread';
 
 /** Store-only activities: no IM calls, no rate limit. */
 export interface StoreActivities {
+  /** What is left to import of these phases: the items IM has not accepted. */
   countTotals(input: { phases: ImportPhase[] }): Promise<PhaseTotals>;
+  /** `start --full`: forgets what the import wrote to IM, so everything is sent again (never what the live sync wrote). */
+  forgetImported(input: { migrationId: string }): Promise<void>;
   /** Start cursors of the next `batches` account batches of `batchSize`, so batches can run side by side. */
   planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
   /** The user's next pages of owned messages or read marks (cursors only), so they can run side by side. */
@@ -72,6 +75,14 @@ export interface ImportActivities {
   importReadMarksPage(input: { migrationId: string; userId: string; scope?: ReadMarkScope; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** import_group: the group's profile, owner, type and creation time. */
   importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome; groupStop?: GroupStop }>;
+  /**
+   * The 'mute' handoff (im/messages.ts GROUP_HISTORY_HANDOFFS): MuteAllMember On until the group's
+   * history is in, its own setting recorded in the store first. On the import_group queue: one call
+   * per group, like import_group's.
+   */
+  holdGroupHistory(input: { migrationId: string; groupId: string }): Promise<{ muted: boolean }>;
+  /** The group's own MuteAllMember again, once its history is in (nothing to do without a hold). */
+  releaseGroupHistory(input: { migrationId: string; groupId: string }): Promise<{ restored: boolean }>;
   /** import_group_member: one call with up to `limit` members, with join time and role. */
   importGroupMembersPage(input: { migrationId: string; groupId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
   /** import_group_msg: up to `calls` calls of at most `perCall` (and 7) messages, oldest first, resuming after what IM already holds. */

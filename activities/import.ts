@@ -10,7 +10,16 @@ import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { ApiLimitTable, ImApiName } from '../im/apis';
 import { ImClient, type ItemOutcome } from '../im/client';
 import { GROUP_NOT_FOUND_CODE, GROUP_UNUSABLE_CODES, ImError, imErrorInfo, isRetryableClass } from '../im/errors';
-import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, SYNC_FROM_OLD_SYSTEM, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
+import {
+  DEFAULT_GROUP_HISTORY_HANDOFF,
+  NON_IMPORTABLE_GROUP_TYPES,
+  OLDER_THAN_NEWEST_REASON,
+  PROFILE_TAGS,
+  SYNC_FROM_OLD_SYSTEM,
+  UNREAD_COUNT_GROUP_TYPES,
+  type GroupHistoryHandoff,
+  type GroupType,
+} from '../im/messages';
 import { importedMessageIdentity } from '../legacy/id-mapping';
 import type { Counts, Cursor, ImportPhase, PhaseTotals } from '../workflows/api';
 import { emptyTotals } from '../workflows/api';
@@ -29,6 +38,8 @@ export interface ImportDeps {
   accountListShape: boolean;
   /** Clock for "now" checks (import_group_msg needs times before now). */
   nowS?: () => number;
+  /** How a group's history import keeps live posts out (im/messages.ts GROUP_HISTORY_HANDOFFS); 'mute' by default. */
+  groupHistoryHandoff?: GroupHistoryHandoff;
 }
 
 type Entity = FailureRecord['entity'];
@@ -78,6 +89,7 @@ function resumeIndex(): number {
 export function createImportActivities(deps: ImportDeps): ImportActivities {
   const { im, source, failures, runStates, limits } = deps;
   const nowS = deps.nowS ?? (() => Math.floor(Date.now() / 1000));
+  const handoff = deps.groupHistoryHandoff ?? DEFAULT_GROUP_HISTORY_HANDOFF;
 
   const fail = (migrationId: string, entity: Entity, itemId: string, api: ImApiName, code: number, errorClass: string, reason: string) =>
     failures.record({ migrationId, entity, itemId, api, code, errorClass, reason });
@@ -152,6 +164,30 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     if (g.createTime === undefined && (info.Owner_Account ?? '') !== (g.ownerId ?? '')) differs.push('owner');
     if (g.createTime === undefined && info.Name !== g.name) differs.push('name');
     return differs.length > 0 ? `its ${differs.join(', ')} differ from the bundle's` : undefined;
+  }
+
+  /**
+   * The old ids of `planned` that IM holds: its messages from the newest back to the first planned
+   * send time, matched by Random (no two of a group's imported messages share one). A message newer
+   * than some of them may be our own earlier attempt's (its answer lost) or a live post: only IM's
+   * history tells, and a live post must not make the history it overtook count as done.
+   */
+  async function heldByIm(groupId: string, planned: Array<{ m: { oldId: string }; sendTime: number; random: number }>, nextMsgSeq: number): Promise<Set<string>> {
+    const oldIdOf = new Map(planned.map((p) => [p.random, p.m.oldId]));
+    const since = planned[0].sendTime;
+    const held = new Set<string>();
+    const perCall = limits.group_msg_get_simple.maxItems;
+    for (let seq = nextMsgSeq - 1; seq >= 1; seq -= perCall) {
+      const res = await im.call('group_msg_get_simple', { GroupId: groupId, ReqMsgSeq: seq, ReqMsgNumber: perCall });
+      const page = res.RspMsgList ?? [];
+      for (const msg of page) {
+        const oldId = msg.MsgRandom === undefined ? undefined : oldIdOf.get(msg.MsgRandom);
+        if (oldId !== undefined && msg.MsgTimeStamp >= since) held.add(oldId);
+      }
+      heartbeat();
+      if (page.length === 0 || Math.min(...page.map((m) => m.MsgTimeStamp)) < since) break;
+    }
+    return held;
   }
 
   /** Items of a group IM refused as a whole (GroupStop), in the failure report with its reason. */
@@ -402,6 +438,41 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         }
       }),
 
+    holdGroupHistory: ({ migrationId, groupId }) =>
+      asActivity(async () => {
+        if (handoff !== 'mute') return { muted: false };
+        let hold = source.groupHistoryHold(groupId);
+        // The group's own setting is recorded before it is changed, once per hold: a retry after the
+        // mute must not take the mute for the group's own setting.
+        if (!hold || hold.restoredAt !== undefined) {
+          const info = (await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['MuteAllMember'] } })).GroupInfo[0];
+          // A group IM refuses is reported by the stages that follow, with IM's reason.
+          if (info && GROUP_UNUSABLE_CODES.includes(info.ErrorCode)) return { muted: false };
+          if (!info || info.ErrorCode !== 0) throw new ImError('get_group_info', info?.ErrorCode ?? GROUP_NOT_FOUND_CODE, info?.ErrorInfo ?? 'no answer for the group', 'retryable');
+          source.recordGroupHistoryHold({ groupId, migrationId, originalMute: info.MuteAllMember ?? info.ShutUpAllMember ?? 'Off' });
+          hold = source.groupHistoryHold(groupId)!;
+        }
+        if (hold.originalMute !== 'On') await im.call('modify_group_base_info', { GroupId: groupId, MuteAllMember: 'On' });
+        source.markGroupHistoryHold(groupId, 'muted');
+        return { muted: true };
+      }),
+
+    releaseGroupHistory: ({ groupId }) =>
+      asActivity(async () => {
+        const hold = source.groupHistoryHold(groupId);
+        if (!hold || hold.restoredAt !== undefined) return { restored: false };
+        if (hold.originalMute !== 'On') {
+          try {
+            await im.call('modify_group_base_info', { GroupId: groupId, MuteAllMember: 'Off' });
+          } catch (err) {
+            // A group that is gone or no longer ours has nothing to restore.
+            if (!(err instanceof ImError) || !GROUP_UNUSABLE_CODES.includes(err.code)) throw err;
+          }
+        }
+        source.markGroupHistoryHold(groupId, 'restored');
+        return { restored: true };
+      }),
+
     importGroupMembersPage: ({ migrationId, groupId, after, limit }) =>
       asPage(migrationId, after, async () => {
         const page = source.groupMembers(groupId, { after, limit: Math.min(limit, limits.import_group_member.maxItems) });
@@ -414,7 +485,10 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
             MemberList: page.items.map((m) => ({ Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime })),
           });
           // Members IM must be asked for again are asked with the whole page: a member already in comes back as Result 2.
-          return { ...recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => itemId(o.id)), next: page.next };
+          const counts = recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => itemId(o.id));
+          // A group retried whole (retry-failed) takes its reported members here: they leave the report.
+          for (const o of outcomes) if (o.ok) failures.clearFailure(migrationId, 'member', itemId(o.id));
+          return { ...counts, next: page.next };
         } catch (err) {
           const refused = refusedCall(migrationId, 'member', page.items.map((m) => itemId(m.userId)), err);
           if (!refused) throw err;
@@ -434,7 +508,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         let last = Math.max(cursor.lastSendTime, group?.createTime ?? 0);
         const planned = page.items.map((m) => {
           last = Math.max(m.time, last + 1);
-          return { m, sendTime: last };
+          return { m, sendTime: last, random: importedMessageIdentity(m).random };
         });
         const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: last });
         const info = (await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] } })).GroupInfo[0];
@@ -443,12 +517,22 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           if (!GROUP_UNUSABLE_CODES.includes(err.code)) throw err;
           return { ...refusedCall(migrationId, 'groupMessage', planned.map((p) => p.m.oldId), err)!, next };
         }
-        // What IM already holds (an earlier attempt whose answer was lost, or a re-run) is skipped;
-        // what an earlier attempt put in the failure report stays failed.
+        // IM's newest message covers these: what IM holds (an earlier attempt whose answer was lost, a
+        // re-run) is done; the rest can never go in (a live post overtook them, or an earlier attempt
+        // reported them) and is in the failure report, never counted as done.
         const imLast = info?.LastMsgTime ?? 0;
-        const held = planned.filter((p) => p.sendTime <= imLast);
-        const reported = held.filter((p) => failures.isFailed(migrationId, 'groupMessage', p.m.oldId)).length;
-        const counts = { done: held.length - reported, failed: reported };
+        const covered = planned.filter((p) => p.sendTime <= imLast);
+        const held = covered.length > 0 ? await heldByIm(groupId, planned, info?.NextMsgSeq ?? 1) : new Set<string>();
+        const counts = { done: 0, failed: 0 };
+        for (const p of covered) {
+          if (held.has(p.m.oldId)) {
+            failures.clearFailure(migrationId, 'groupMessage', p.m.oldId);
+            counts.done++;
+            continue;
+          }
+          if (!failures.isFailed(migrationId, 'groupMessage', p.m.oldId)) fail(migrationId, 'groupMessage', p.m.oldId, 'import_group_msg', 10004, 'invalid', OLDER_THAN_NEWEST_REASON);
+          counts.failed++;
+        }
         const pending = planned.filter((p) => p.sendTime > imLast);
         const now = nowS();
         for (let i = 0; i < pending.length; i += perCall) {
@@ -462,7 +546,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           try {
             outcomes = await im.importGroupMsg({
               GroupId: groupId,
-              MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: importedMessageIdentity(p.m).random, MsgBody: p.m.body })),
+              MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: p.random, MsgBody: p.m.body })),
             });
           } catch (err) {
             const refused = refusedCall(migrationId, 'groupMessage', sendable.map((p) => p.m.oldId), err);
@@ -474,7 +558,10 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
             reportStopped(migrationId, 'groupMessage', rest, refused.groupStop);
             return { done: counts.done, failed: counts.failed + rest.length, next, groupStop: refused.groupStop };
           }
-          const settled = settleOutcomes(migrationId, 'groupMessage', 'import_group_msg', finalBeforeTaken(outcomes.map((o, j) => ({ ...o, id: sendable[j].m.oldId }))));
+          const answered = finalBeforeTaken(outcomes.map((o, j) => ({ ...o, id: sendable[j].m.oldId })));
+          const settled = settleOutcomes(migrationId, 'groupMessage', 'import_group_msg', answered);
+          // A group retried whole (retry-failed) takes its reported messages here: they leave the report.
+          for (const o of answered) if (o.ok) failures.clearFailure(migrationId, 'groupMessage', o.id);
           counts.done += settled.done;
           counts.failed += settled.failed;
           // The retry resumes after IM's newest message (get_group_info above): nothing taken is sent twice.
@@ -501,6 +588,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           }
           try {
             await im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 });
+            failures.clearFailure(migrationId, 'unreadCount', itemId);
             return { done: 1, failed: 0 };
           } catch (err) {
             const refused = refusedCall(migrationId, 'unreadCount', [itemId], err);

@@ -240,8 +240,18 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     if (!entry) throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the sync journal`, 'journal-missing');
     if (entry.outcome !== 'pending') return 'duplicate';
     try {
-      if (entry.direction === 'oldToNew') await applyToIm(LegacyEvent.parse(entry.payload), entry.receivedAtMs);
-      else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
+      if (entry.direction === 'oldToNew') {
+        const event = LegacyEvent.parse(entry.payload);
+        const message = importedKind(event);
+        // The export/live boundary: a message the bundle's import wrote (same old id) is in IM already.
+        if (message && store.isAccepted(message.kind, message.oldId)) {
+          journal.settle(eventId, 'imported');
+          return 'duplicate';
+        }
+        await applyToIm(event, entry.receivedAtMs);
+        // ... and one written here is skipped by an import of a later export that holds it.
+        if (message) store.markAccepted(message.kind, [message.oldId], 'live');
+      } else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
     } catch (err) {
       const reason = permanentReason(err);
       if (reason === undefined) throw err;
@@ -307,6 +317,13 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       journal.setStatus(status);
     },
   };
+}
+
+/** A live message as the import knows it: its kind in the record of what IM accepted, and its old id. */
+function importedKind(e: LegacyEvent): { kind: 'message' | 'groupMessage'; oldId: string } | undefined {
+  if (e.type === 'message') return { kind: 'message', oldId: e.messageId };
+  if (e.type === 'group.message') return { kind: 'groupMessage', oldId: e.messageId };
+  return undefined;
 }
 
 function permanentReason(err: unknown): string | undefined {

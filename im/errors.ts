@@ -175,6 +175,8 @@ export const GROUP_NOT_FOUND_CODE = 10010;
 export const GROUP_UNUSABLE_CODES: readonly number[] = [GROUP_NOT_FOUND_CODE, 10007, 10015];
 
 /** Codes the tool itself reports for failures below IM's JSON level. */
+/** send_group_msg and client sends: the sender is muted (MuteAllMember On, or its own MuteUntil). */
+export const SENDER_MUTED_CODE = 10017;
 export const TRANSPORT_ERROR_CODE = -1;
 export const RESPONSE_SHAPE_ERROR_CODE = -2;
 

@@ -163,6 +163,8 @@ export const APPLY_JOIN_OPTIONS = ['FreeAccess', 'NeedPermission', 'DisableApply
 /** Byte limits of group profile fields (import_group / create_group / modify_group_base_info). */
 export const GROUP_FIELD_MAX_BYTES = { Name: 30, Introduction: 240, Notification: 300, FaceUrl: 100 } as const;
 export const GROUP_MAX_MEMBER_COUNT = 6000;
+/** A Community group's member cap (its MaxMemberCount default): the largest member list IM sends. */
+export const COMMUNITY_MAX_MEMBER_COUNT = 100_000;
 export const GROUP_APP_DATA = { maxFields: 10, keyMaxBytes: 16, keyPattern: /^[A-Za-z0-9_]{1,16}$/, valueMaxBytes: 512 } as const;
 
 /** Standard profile tags and their value kinds (portrait_set). */
@@ -205,3 +207,22 @@ export const SILENT_MEMBER_CHANGE = 1;
 export const UINT32_MAX = 0xffffffff;
 /** import_group_msg and send_group_msg: a group message whose Random the group saw this recently is dropped as a duplicate. */
 export const GROUP_RANDOM_DUPLICATE_SECONDS = 300;
+
+/**
+ * import_group_msg takes only messages newer than the group's newest (tencent-im-rest-api.md #8): once
+ * a live message is in, the group's older history can never go in.
+ */
+export const OLDER_THAN_NEWEST_REASON = "older than the group's newest message in IM";
+
+/**
+ * How a group's history import hands over to members who can already post (App 2.0):
+ * - 'mute': MuteAllMember On from before its members go in until its history has (modify_group_base_info),
+ *   then the group's own setting again; whatever still lands first (whether MuteAllMember also mutes
+ *   the owner and admins is UNCONFIRMED) sends the history it overtakes to the failure report;
+ * - 'report': no mute, only the failure report (for apps where muting is not wanted or modify_group_base_info is disabled, 10026).
+ * Importing history before members would leave the owner able to post, and whether import_group_msg
+ * needs From_Account to be a member is UNCONFIRMED: if it does, every message would fail.
+ */
+export const GROUP_HISTORY_HANDOFFS = ['mute', 'report'] as const;
+export type GroupHistoryHandoff = (typeof GROUP_HISTORY_HANDOFFS)[number];
+export const DEFAULT_GROUP_HISTORY_HANDOFF: GroupHistoryHandoff = 'mute';

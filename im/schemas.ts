@@ -111,6 +111,9 @@ export const RESPONSE_SCHEMAS = {
           MemberNum: int.optional(),
           MaxMemberNum: int.optional(),
           ApplyJoinOption: z.string().optional(),
+          // The 2022 server SDK model names it ShutUpAllMember (tencent-im-read-apis.md): both are read.
+          MuteAllMember: z.enum(['On', 'Off']).optional(),
+          ShutUpAllMember: z.enum(['On', 'Off']).optional(),
           AppDefinedData: z.array(z.object({ Key: z.string(), Value: z.string() })).optional(),
           MemberList: z.array(GroupMember).optional(),
         }),

@@ -172,6 +172,24 @@ export interface LegacySource {
   friend(owner: string, friend: string): ImportFriend | undefined;
   /** Import → sync handoff: the group's history import has ended, its live events may flow. */
   markGroupHistoryImported(groupId: string): void;
+  /**
+   * Import → sync handoff of the mute rule (activities/import.ts): the group's own MuteAllMember,
+   * recorded before the import mutes it, so a crash or a retry still restores it.
+   */
+  groupHistoryHold(groupId: string): GroupHistoryHold | undefined;
+  /** Starts a hold (a restored one starts afresh: the group's own setting may have changed since). */
+  recordGroupHistoryHold(hold: { groupId: string; migrationId: string; originalMute: 'On' | 'Off' }): void;
+  markGroupHistoryHold(groupId: string, event: 'muted' | 'restored'): void;
+  groupHistoryHolds(migrationId: string): GroupHistoryHold[];
+}
+
+/** A group muted while its history went in: its own setting, and when it was muted and restored (ms). */
+export interface GroupHistoryHold {
+  groupId: string;
+  migrationId: string;
+  originalMute: 'On' | 'Off';
+  mutedAt?: number;
+  restoredAt?: number;
 }
 
 /** Whether a migration's pages may call IM (a completed one's may: `retry-failed`). */

@@ -34,6 +34,7 @@ import type {
   OwnedItems,
   ReadMarkScope,
   RunStates,
+  GroupHistoryHold,
 } from './source';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
@@ -61,6 +62,8 @@ CREATE TABLE IF NOT EXISTS failures (
   migration_id TEXT NOT NULL, entity TEXT NOT NULL, item_id TEXT NOT NULL, api TEXT NOT NULL, code INTEGER NOT NULL,
   error_class TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (migration_id, entity, item_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_history_holds (
+  group_id TEXT PRIMARY KEY, migration_id TEXT NOT NULL, original_mute TEXT NOT NULL, muted_at INTEGER, restored_at INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_states (migration_id TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
@@ -334,6 +337,27 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   // Import → sync handoff: a bundle group's live events wait until its history import has ended.
   markGroupHistoryImported(groupId: string): void {
     this.statement('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(groupId, Date.now());
+  }
+  groupHistoryHold(groupId: string): GroupHistoryHold | undefined {
+    const row = this.statement('SELECT migration_id, original_mute, muted_at, restored_at FROM group_history_holds WHERE group_id = ?').get(groupId) as
+      | { migration_id: string; original_mute: 'On' | 'Off'; muted_at: number | null; restored_at: number | null }
+      | undefined;
+    if (!row) return undefined;
+    return { groupId, migrationId: row.migration_id, originalMute: row.original_mute, mutedAt: row.muted_at ?? undefined, restoredAt: row.restored_at ?? undefined };
+  }
+  recordGroupHistoryHold(hold: { groupId: string; migrationId: string; originalMute: 'On' | 'Off' }): void {
+    this.statement(
+      `INSERT INTO group_history_holds (group_id, migration_id, original_mute) VALUES (?, ?, ?) ON CONFLICT (group_id) DO UPDATE
+       SET migration_id = excluded.migration_id, original_mute = excluded.original_mute, muted_at = NULL, restored_at = NULL`,
+    ).run(hold.groupId, hold.migrationId, hold.originalMute);
+  }
+  markGroupHistoryHold(groupId: string, event: 'muted' | 'restored'): void {
+    const column = event === 'muted' ? 'muted_at' : 'restored_at';
+    this.statement(`UPDATE group_history_holds SET ${column} = ? WHERE group_id = ?`).run(Date.now(), groupId);
+  }
+  groupHistoryHolds(migrationId: string): GroupHistoryHold[] {
+    const rows = this.statement('SELECT group_id FROM group_history_holds WHERE migration_id = ? ORDER BY group_id').all(migrationId) as Array<{ group_id: string }>;
+    return rows.map((r) => this.groupHistoryHold(r.group_id)!);
   }
   groupHistoryPending(groupId: string): boolean {
     const inBundle = this.statement('SELECT 1 FROM groups WHERE im_id = ?').get(groupId) !== undefined;

@@ -9,8 +9,11 @@ import type Database from 'better-sqlite3';
 import type { SyncDirection, SyncRunStatus } from '../workflows/sync-api';
 
 export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['oldToNew', 'newToOld'];
-/** pending → applied | rejected; echoes of the tool's own writes are recorded as `echo` and never signalled. */
-export type SyncOutcome = 'pending' | 'applied' | 'echo' | 'rejected';
+/**
+ * pending → applied | rejected | imported (a message the bundle's import had written already: same
+ * old id); echoes of the tool's own writes are recorded as `echo` and never signalled.
+ */
+export type SyncOutcome = 'pending' | 'applied' | 'echo' | 'rejected' | 'imported';
 
 export interface JournalEntry {
   eventId: string;
@@ -27,6 +30,8 @@ export interface JournalEntry {
 export interface DirectionStats {
   received: number;
   applied: number;
+  /** Messages the import had written already (the export/live boundary), dropped. */
+  imported: number;
   echo: number;
   rejected: number;
   pending: number;
@@ -128,7 +133,7 @@ export class SyncJournal {
   stats(opts: { sinceMs?: number; untilMs?: number } = {}): SyncStats {
     const since = opts.sinceMs ?? 0;
     const until = opts.untilMs ?? Number.MAX_SAFE_INTEGER;
-    const empty = (): DirectionStats => ({ received: 0, applied: 0, echo: 0, rejected: 0, pending: 0 });
+    const empty = (): DirectionStats => ({ received: 0, applied: 0, imported: 0, echo: 0, rejected: 0, pending: 0 });
     const directions = { oldToNew: empty(), newToOld: empty() };
     const rows = this.db
       .prepare('SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? AND received_at < ? GROUP BY direction, outcome')

@@ -40,6 +40,7 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
       totals.groupMessages = GROUPS.length * MESSAGES_PER_GROUP;
       return totals;
     },
+    async forgetImported() {},
     async planAccountBatches({ after, batchSize, batches }) {
       const starts: Array<string | null> = [];
       let cursor: string | undefined = after;
@@ -133,6 +134,12 @@ function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAb
     async importGroup({ groupId }) {
       log.push(`group:${groupId}`);
       return { outcome: groupId === 'g3' ? 'unsupported' : 'created' };
+    },
+    async holdGroupHistory() {
+      return { muted: false };
+    },
+    async releaseGroupHistory() {
+      return { restored: false };
     },
     async importGroupMembersPage({ groupId }) {
       log.push(`members:${groupId}`);

@@ -11,6 +11,7 @@ import { createImportActivities, createStoreActivities } from '../activities/imp
 import { createVerifyActivities } from '../activities/verify';
 import { VerifyLedger } from '../legacy/verify-ledger';
 import type { ImClient } from '../im/client';
+import type { GroupHistoryHandoff } from '../im/messages';
 import type { StagingStore } from '../legacy/store';
 import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, VERIFY_ACTIVITY_API, VERIFY_APIS, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
 import { DEFAULT_WORKFLOW_THREADS } from './settings';
@@ -23,6 +24,8 @@ export const ACTIVITY_API: Record<Exclude<keyof ImportActivities, 'retryFailedIt
   importMessagesPage: 'importmsg',
   importReadMarksPage: 'admin_set_msg_read',
   importGroup: 'import_group',
+  holdGroupHistory: 'import_group',
+  releaseGroupHistory: 'import_group',
   importGroupMembersPage: 'import_group_member',
   importGroupMessagesPage: 'import_group_msg',
   setUnreadCountsPage: 'set_unread_msg_num',
@@ -150,6 +153,8 @@ export interface ImportStackOptions {
   accountListShape: boolean;
   activityConcurrency: number;
   workflowThreads?: number;
+  /** TIM_GROUP_HISTORY_HANDOFF (im/messages.ts GROUP_HISTORY_HANDOFFS). */
+  groupHistoryHandoff?: GroupHistoryHandoff;
 }
 
 /** The workers of one process, wired to a staging store and an IM client (the CLI worker, the demo, tests). */
@@ -161,7 +166,15 @@ export function createImportStack(opts: ImportStackOptions): Promise<ImportWorke
     limits: opts.limits,
     activityConcurrency: opts.activityConcurrency,
     workflowThreads: opts.workflowThreads,
-    importActivities: createImportActivities({ im: opts.im, source: opts.store, failures: opts.store, runStates: opts.store, limits: opts.limits, accountListShape: opts.accountListShape }),
+    importActivities: createImportActivities({
+      im: opts.im,
+      source: opts.store,
+      failures: opts.store,
+      runStates: opts.store,
+      limits: opts.limits,
+      accountListShape: opts.accountListShape,
+      groupHistoryHandoff: opts.groupHistoryHandoff,
+    }),
     storeActivities: createStoreActivities({ source: opts.store, failures: opts.store, runStates: opts.store }),
     verifyActivities: createVerifyActivities({ im: opts.im, store: opts.store, ledger: new VerifyLedger(opts.store.db) }),
   });

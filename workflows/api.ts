@@ -166,7 +166,7 @@ export type UserStage = 'messages' | 'readMarks' | 'done';
 export interface GroupImportInput extends ChildImportInput {
   groupId: string;
   /** `groupStop`: IM refused the group, the run only reports its remaining items. */
-  carried?: { stage: GroupStage; cursor?: Cursor; groupStop?: GroupStop };
+  carried?: { stage: GroupStage; cursor?: Cursor; groupStop?: GroupStop; endAs?: ChildOutcome };
 }
 export type GroupStage = 'group' | 'members' | 'messages' | 'unread' | 'done';
 

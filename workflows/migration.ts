@@ -63,6 +63,8 @@ type ChildFailure = NonNullable<ChildEnd['failure']>;
 const CHILD_KINDS: readonly ChildKind[] = ['user', 'group'];
 /** Runs recorded before children outlived a continue-as-new waited for every child first. */
 const CHILDREN_OUTLIVE_RUNS = 'children-outlive-continue-as-new';
+/** Runs recorded before `full` knew no such step (none of them was full). */
+const FULL_FORGETS_ACCEPTED = 'full-forgets-accepted';
 
 /** Runs (or resumes, after continue-as-new) a whole historical import. */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
@@ -213,7 +215,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
   })();
   await condition(() => recordedRunState === runState());
-  // The totals are only for progress: they are counted while the accounts go in.
+  // A full run sends everything again: what the store records as accepted is forgotten first, once
+  // (a continued run goes on where it was).
+  if (options.full && !input.carried && patched(FULL_FORGETS_ACCEPTED)) await store.forgetImported({ migrationId: options.migrationId });
+  // The totals are only for progress, of what is left to import: they are counted while the accounts go in.
   const counting = input.carried
     ? Promise.resolve()
     : store.countTotals({ phases: options.phases }).then((totals) => {

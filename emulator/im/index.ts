@@ -7,7 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { apiByPath, IM_CALLBACK_TIMEOUT_MS, resolveApiLimits, type ApiLimits, type ApiLimitTable, type ImApiName } from '../../im/apis';
 import { callbackSign } from '../../im/callbacks';
-import { imErrorInfo, invalidBodyCodeFor, retryableCodeFor, TOO_MANY_ITEMS_CODE } from '../../im/errors';
+import { imErrorInfo, invalidBodyCodeFor, retryableCodeFor, SENDER_MUTED_CODE, TOO_MANY_ITEMS_CODE } from '../../im/errors';
 import type { GroupType, MsgBody } from '../../im/messages';
 import { verifyUserSig } from '../../im/usersig';
 import {
@@ -62,6 +62,11 @@ export interface ImEmulatorOptions {
   nowS?: () => number;
   /** Deterministic fault injection for tests. */
   random?: () => number;
+  /**
+   * Roles MuteAllMember does not mute (UNCONFIRMED in the docs; by default the owner and admins
+   * still post, the case the import must survive).
+   */
+  unmutedRoles?: ReadonlyArray<'Owner' | 'Admin' | 'Member'>;
 }
 
 export interface EmulatorCounters {
@@ -182,6 +187,7 @@ class CallbackSender {
 export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulator> {
   const nowS = opts.nowS ?? (() => Math.floor(Date.now() / 1000));
   const random = opts.random ?? Math.random;
+  const unmutedRoles = opts.unmutedRoles ?? ['Owner', 'Admin'];
   const state = new ImState(opts.admin, opts.sdkAppId);
   let faults: EmulatorFaults = { ...DEFAULT_FAULTS, ...opts.faults };
   let interceptor: ApiInterceptor | undefined;
@@ -301,6 +307,8 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
       sendGroupMsg: async (groupId, body, cloudCustomData) =>
         act((ctx) => {
           const group = member(groupId);
+          const role = group.members.get(userId)!.role;
+          if (group.muteAllMember === 'On' && !unmutedRoles.includes(role)) throw new ApiError(SENDER_MUTED_CODE, `${userId} is muted in ${groupId}`);
           const rnd = Math.floor(random() * 0xffffffff);
           const seq = appendGroupMessage(ctx, group, { from: userId, time: ctx.nowS, random: rnd, body, cloudCustomData, via: platform });
           ctx.emit(groupMsgCallback(group, userId, userId, rnd, seq, ctx.nowS, body, cloudCustomData, platform));

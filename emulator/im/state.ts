@@ -169,6 +169,7 @@ export class ImState {
             notification: g.notification,
             faceUrl: g.faceUrl,
             createTime: g.createTime,
+            muteAllMember: g.muteAllMember,
             appDefinedData: Object.fromEntries(g.appDefinedData),
             members: [...g.members.values()].map((m) => ({ ...m, unread: this.unread(g, m) })),
             messages: g.messages,

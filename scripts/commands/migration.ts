@@ -53,6 +53,8 @@ export interface StartMigrationRequest {
   groupConcurrency: number;
   accountConcurrency: number;
   accountListShape: boolean;
+  /** Send everything again, also what IM accepted before (default: only what IM does not hold yet). */
+  full?: boolean;
 }
 
 /** Start a migration workflow; the batch sizes come from the im/ table and its settings. */
@@ -66,6 +68,7 @@ export async function startMigration(client: Client, settings: TemporalSettings,
     groupConcurrency: req.groupConcurrency,
     accountConcurrency: req.accountConcurrency,
     accountListShape: req.accountListShape,
+    full: req.full,
     batchSizes: {
       accounts: limits.multiaccount_import.maxItems,
       friends: limits.friend_import.maxItems,
@@ -77,7 +80,7 @@ export async function startMigration(client: Client, settings: TemporalSettings,
     workflowId: req.workflowId,
     args: [{ options }],
     staticSummary: `Historical import ${req.workflowId}`,
-    staticDetails: `Phases: ${req.phases.map((p) => PHASE_LABELS[p]).join(', ')}`,
+    staticDetails: `Phases: ${req.phases.map((p) => PHASE_LABELS[p]).join(', ')}${req.full ? ' (full: everything again)' : ''}`,
   });
 }
 
@@ -215,11 +218,13 @@ export function registerMigrationCommands(program: Command): void {
     .option('--user-concurrency <n>', 'per-user child workflows at once', positiveInt, 50)
     .option('--group-concurrency <n>', 'per-group child workflows at once', positiveInt, 50)
     .option('--account-concurrency <n>', 'account batches at once', positiveInt, 4)
+    .option('--full', 'send everything again, also what IM accepted in earlier runs (default: only what IM does not hold yet)')
     .option('--watch', 'show live progress until it ends')
     .action(async (opts) =>
       withClient(async (client, settings) => {
         const handle = await startMigration(client, settings, {
           workflowId: opts.workflowId,
+          full: opts.full === true,
           phases: opts.phases,
           userConcurrency: opts.userConcurrency,
           groupConcurrency: opts.groupConcurrency,

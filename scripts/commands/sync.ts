@@ -28,11 +28,11 @@ export function pendingReason(entityId: string, status: SyncStats['status'], sto
 }
 
 export function formatSyncStats(stats: SyncStats, store?: StagingStore): string {
-  const rows = [['direction', 'received', 'applied', 'pending', 'echoes dropped', 'rejected', 'latency p50', 'p99']];
+  const rows = [['direction', 'received', 'applied', 'already imported', 'pending', 'echoes dropped', 'rejected', 'latency p50', 'p99']];
   for (const d of SYNC_DIRECTIONS) {
     const s = stats.directions[d];
     const l = stats.latencyMs[d];
-    rows.push([DIRECTION_LABEL[d], String(s.received), String(s.applied), String(s.pending), String(s.echo), String(s.rejected), l.count ? `${l.p50} ms` : '-', l.count ? `${l.p99} ms` : '-']);
+    rows.push([DIRECTION_LABEL[d], String(s.received), String(s.applied), String(s.imported), String(s.pending), String(s.echo), String(s.rejected), l.count ? `${l.p50} ms` : '-', l.count ? `${l.p99} ms` : '-']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  '));
