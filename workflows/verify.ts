@@ -85,6 +85,8 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     runs: 0,
   };
   state.runs += 1;
+  state.pendingUsers ??= [];
+  state.pendingGroups ??= [];
   let stage = state.accountsDone ? 'users and groups' : 'accounts';
   const running = { user: new Map<string, ChildWorkflowHandle<typeof verifyUserWorkflow>>(), group: new Map<string, ChildWorkflowHandle<typeof verifyGroupWorkflow>>() };
   let draining = false;
