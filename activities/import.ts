@@ -288,6 +288,16 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     }
   }
 
+  /** A failure-report item that went through on retry, in the record of what IM accepted. */
+  function markRetriedAccepted(entity: Exclude<Entity, 'group'>, itemId: string): void {
+    if (entity === 'groupMessage') {
+      const m = source.groupMessage(itemId);
+      if (m) source.markGroupMessagesAccepted(m.groupId, [itemId]);
+    } else if (entity === 'friend' || entity === 'readMark' || entity === 'member' || entity === 'unreadCount') {
+      source.markAccepted(entity, [splitPairItemId(itemId)]);
+    } else source.markAccepted(entity, [itemId]);
+  }
+
   return {
     importAccountBatch: ({ migrationId, after, limit }) =>
       asActivity(async () => {
@@ -296,16 +306,23 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         const outcomes = deps.accountListShape
           ? await im.multiaccountImport({ AccountList: page.items.map((a) => ({ UserID: a.userId, Nick: a.nick, FaceUrl: a.faceUrl })) })
           : await im.multiaccountImport({ Accounts: page.items.map((a) => a.userId) });
-        return recordOutcomes(migrationId, 'account', 'multiaccount_import', outcomes);
+        const counts = recordOutcomes(migrationId, 'account', 'multiaccount_import', outcomes);
+        source.markAccepted('account', acceptedIds(outcomes));
+        return counts;
       }),
 
     importProfile: ({ migrationId, userId, skipNickAndFace }) =>
       asActivity(async () => {
+        if (source.isAccepted('profile', userId)) return { done: 0, failed: 0 };
         const profile = source.profile(userId);
         const skip = new Set<string>(skipNickAndFace ? [PROFILE_TAGS.nick.tag, PROFILE_TAGS.faceUrl.tag] : []);
         const items = (profile?.items ?? []).filter((i) => !skip.has(i.Tag));
-        if (items.length === 0) return { done: 1, failed: 0 };
-        return perItem(migrationId, 'profile', userId, 'portrait_set', () => im.call('portrait_set', { From_Account: userId, ProfileItem: items }));
+        const counts =
+          items.length === 0
+            ? { done: 1, failed: 0 }
+            : await perItem(migrationId, 'profile', userId, 'portrait_set', () => im.call('portrait_set', { From_Account: userId, ProfileItem: items }));
+        if (counts.done === 1) source.markAccepted('profile', [userId]);
+        return counts;
       }),
 
     importFriendsPage: ({ migrationId, userId, after, limit }) =>
@@ -327,7 +344,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         const itemId = (friend: string) => pairItemId(userId, friend);
         let settled: ReturnType<typeof settleOutcomes>;
         try {
-          settled = settleOutcomes(migrationId, 'friend', 'friend_import', await im.friendImport({ From_Account: userId, AddFriendItem }), (o) => itemId(o.id));
+          const outcomes = await im.friendImport({ From_Account: userId, AddFriendItem });
+          settled = settleOutcomes(migrationId, 'friend', 'friend_import', outcomes, (o) => itemId(o.id));
+          source.markAccepted('friend', acceptedIds(outcomes).map((friend) => [userId, friend] as const));
         } catch (err) {
           // Refused whole (the owner is missing, say): every friend of this call fails for the same reason.
           const refused = refusedCall(migrationId, 'friend', items.map((f) => itemId(f.toUserId)), err);
@@ -359,7 +378,8 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         await Promise.all(
           [...byConversation.values()].map(async (messages) => {
             for (const m of messages) {
-              if (finished.has(m.oldId)) {
+              // The live sync may have written it since the page was read (the export/live boundary).
+              if (finished.has(m.oldId) || source.isAccepted('message', m.oldId)) {
                 counts.done++;
                 continue;
               }
@@ -377,6 +397,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
                   CloudCustomData: m.cloudCustomData,
                 }),
               );
+              if (c.done === 1) source.markAccepted('message', [m.oldId]);
               counts.done += c.done;
               counts.failed += c.failed;
               finished.add(m.oldId);
@@ -390,11 +411,18 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     importReadMarksPage: ({ migrationId, userId, scope, after, calls }) =>
       asPage(migrationId, after, async (progress) => {
         const page = source.ownedReadMarks(userId, { after, limit: calls }, scope);
-        const counts = await sequentially(page.items, progress, (r) =>
-          perItem(migrationId, 'readMark', pairItemId(r.reader, r.peer), 'admin_set_msg_read', () =>
+        const counts = await sequentially(page.items, progress, async (r) => {
+          const itemId = pairItemId(r.reader, r.peer);
+          // The last stage takes the conversations without messages left to import; one whose
+          // messages this run imported had its marks sent after them, and a mark IM refused then
+          // is in the report already (retry-failed sends it again), not to be counted twice.
+          if (scope === 'withoutMessages' && failures.isFailed(migrationId, 'readMark', itemId)) return { done: 0, failed: 0 };
+          const c = await perItem(migrationId, 'readMark', itemId, 'admin_set_msg_read', () =>
             im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
-          ),
-        );
+          );
+          if (c.done === 1) source.markAccepted('readMark', [[r.reader, r.peer]]);
+          return c;
+        });
         return { ...counts, next: page.next };
       }),
 
@@ -410,6 +438,8 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         if (NON_IMPORTABLE_GROUP_TYPES.includes(g.type as GroupType)) {
           return refused('unsupported', { api: 'import_group', code: 10007, errorClass: 'unsupported', reason: `${g.type} groups cannot be imported into IM (create them live instead)` });
         }
+        // IM took it in an earlier run: import_group would only answer that the id is taken.
+        if (source.isAccepted('group', groupId)) return { outcome: 'existed' };
         try {
           await im.call('import_group', {
             GroupId: g.groupId,
@@ -425,6 +455,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
             AppDefinedData: g.appDefinedData,
           });
           failures.clearFailure(migrationId, 'group', groupId);
+          source.markAccepted('group', [groupId]);
           return { outcome: 'created' };
         } catch (err) {
           if (!(err instanceof ImError) || (err.errorClass !== 'already-exists' && !isItemFailure(err.errorClass))) throw err;
@@ -434,6 +465,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           const foreign = await foreignGroup(g);
           if (foreign) return refused('failed', { ...stop, reason: `GroupId is used by another group in IM (${foreign}): nothing is written into it` });
           failures.clearFailure(migrationId, 'group', groupId);
+          source.markAccepted('group', [groupId]);
           return { outcome: 'existed' };
         }
       }),
@@ -488,6 +520,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           const counts = recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => itemId(o.id));
           // A group retried whole (retry-failed) takes its reported members here: they leave the report.
           for (const o of outcomes) if (o.ok) failures.clearFailure(migrationId, 'member', itemId(o.id));
+          source.markAccepted('member', acceptedIds(outcomes).map((userId) => [groupId, userId] as const));
           return { ...counts, next: page.next };
         } catch (err) {
           const refused = refusedCall(migrationId, 'member', page.items.map((m) => itemId(m.userId)), err);
@@ -589,6 +622,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           try {
             await im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 });
             failures.clearFailure(migrationId, 'unreadCount', itemId);
+            source.markAccepted('unreadCount', [[groupId, m.userId]]);
             return { done: 1, failed: 0 };
           } catch (err) {
             const refused = refusedCall(migrationId, 'unreadCount', [itemId], err);
@@ -611,6 +645,7 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           }
           const ok = await retryOne(migrationId, entity, itemId);
           if (ok) failures.clearFailure(migrationId, entity, itemId);
+          if (ok) markRetriedAccepted(entity, itemId);
           total.done += ok ? 1 : 0;
           total.failed += ok ? 0 : 1;
           heartbeat();
@@ -618,6 +653,11 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         return total;
       }),
   };
+}
+
+/** The ids of the items IM took. */
+function acceptedIds(outcomes: ItemOutcome[]): string[] {
+  return outcomes.filter((o) => o.ok).map((o) => o.id);
 }
 
 /**
@@ -653,7 +693,7 @@ const GroupHistoryCursor = {
 
 const TOTAL_OF: Record<ImportPhase, keyof ReturnType<LegacySource['totals']> | undefined> = {
   accounts: 'accounts',
-  profiles: 'accounts',
+  profiles: 'profiles',
   friends: 'friends',
   messages: 'messages',
   readMarks: 'readMarks',
@@ -667,7 +707,8 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
   const { source, failures, runStates } = deps;
   return {
     async countTotals({ phases }): Promise<PhaseTotals> {
-      const totals = source.totals();
+      // What is left: a later run writes only what IM does not hold yet (start --full forgot it all).
+      const totals = source.pendingTotals();
       const result = emptyTotals();
       for (const phase of phases) {
         const key = TOTAL_OF[phase];
@@ -675,11 +716,15 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
       }
       return result;
     },
+    async forgetImported() {
+      source.forgetImported();
+    },
     async planAccountBatches({ after, batchSize, batches }) {
       const starts: Array<string | null> = [];
       let cursor = after;
       for (let i = 0; i < batches; i++) {
-        const page = source.accountIds({ after: cursor, limit: batchSize });
+        // The batches of importAccountBatch, which takes only the accounts IM has not accepted.
+        const page = source.pendingAccountIds({ after: cursor, limit: batchSize });
         if (page.items.length === 0) return { starts, next: undefined };
         starts.push(cursor ?? null);
         if (page.next === undefined) return { starts, next: undefined };

@@ -22,7 +22,7 @@ export type OwnedItems = 'messages' | 'readMarks';
 /**
  * Which of a user's read marks: all of them (absent); those of the conversations with these peers
  * (conversations whose messages are all imported); or those of the conversations that hold no
- * message at all.
+ * message IM has not accepted (none at all, or all of them imported by an earlier run).
  */
 export type ReadMarkScope = { peers: string[] } | 'withoutMessages';
 
@@ -135,6 +135,7 @@ export interface ImportGroupMessage {
 
 export interface ImportTotals {
   accounts: number;
+  profiles: number;
   friends: number;
   messages: number;
   readMarks: number;
@@ -144,17 +145,44 @@ export interface ImportTotals {
   unreadCounts: number;
 }
 
-export interface LegacySource {
+/**
+ * What IM has accepted, item by item, so a later run writes only what IM does not hold yet. The
+ * kinds and ids are the failure report's (a pair such as a friend is its two ids). `by` says who
+ * wrote it: a full re-import forgets what the import wrote, never what the live sync wrote (that
+ * went in by sendmsg / send_group_msg, with an identity importing it again would not match).
+ */
+export type AcceptedKind = FailureEntity;
+export type AcceptedId = string | readonly [string, string];
+export type AcceptedBy = 'import' | 'live';
+
+export interface AcceptedRecord {
+  markAccepted(kind: AcceptedKind, ids: readonly AcceptedId[], by?: AcceptedBy): void;
+  /** A group's history items IM took; its members' unread counts must be set again (importing messages zeroes them). */
+  markGroupMessagesAccepted(groupId: string, oldIds: readonly string[], by?: AcceptedBy): void;
+  isAccepted(kind: AcceptedKind, id: AcceptedId): boolean;
+  /** `start --full`: everything the import wrote is sent again (IM de-duplicates or overwrites it). */
+  forgetImported(): void;
+}
+
+export interface LegacySource extends AcceptedRecord {
+  /** Everything the store holds. */
   totals(): ImportTotals;
+  /** What the import still has to write: the items IM has not accepted. */
+  pendingTotals(): ImportTotals;
   accounts(page: PageRequest): Page<ImportAccount>;
   /** Ids only, for planning and for fanning out child workflows. */
   accountIds(page: PageRequest): Page<string>;
+  /** The ids of the accounts IM has not accepted, the ones `accounts` pages through. */
+  pendingAccountIds(page: PageRequest): Page<string>;
   groupIds(page: PageRequest): Page<string>;
   profile(userId: string): ImportProfile | undefined;
   friends(userId: string, page: PageRequest): Page<ImportFriend>;
   /** Messages of the conversations `userId` owns, conversation by conversation, oldest first in each (a second's in bundle order). */
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage>;
-  /** Read marks (of either participant) of the conversations `userId` owns. */
+  /**
+   * Read marks (of either participant) of the conversations `userId` owns. Like every page below
+   * except groupMessages (whose places are the messages' identities), it leaves out what IM accepted.
+   */
   ownedReadMarks(userId: string, page: PageRequest, scope?: ReadMarkScope): Page<ImportReadMark>;
   /** The next pages of ownedMessages or ownedReadMarks, planned at once (keys only). */
   planOwnedPages(userId: string, items: OwnedItems, plan: PagePlanRequest): PagePlan;

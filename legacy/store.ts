@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type {
+  AcceptedBy,
+  AcceptedId,
+  AcceptedKind,
   FailureRecord,
   FailureSink,
   ImportAccount,
@@ -65,6 +68,8 @@ CREATE TABLE IF NOT EXISTS group_history_imported (group_id TEXT PRIMARY KEY, at
 CREATE TABLE IF NOT EXISTS group_history_holds (
   group_id TEXT PRIMARY KEY, migration_id TEXT NOT NULL, original_mute TEXT NOT NULL, muted_at INTEGER, restored_at INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_states (migration_id TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accepted (
+  kind TEXT NOT NULL, id TEXT NOT NULL, id2 TEXT NOT NULL, by TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (kind, id, id2)) WITHOUT ROWID;
 `;
 /** Secondary indexes for keyset paging; built after a bulk load, which is faster than maintaining them row by row. */
 const INDEXES = `
@@ -82,6 +87,31 @@ const DROP_INDEXES = 'DROP INDEX IF EXISTS messages_by_conversation; DROP INDEX 
  */
 const EARLIER_IN_SECOND = `(SELECT COUNT(*) FROM messages e
   WHERE e.conv_owner = m.conv_owner AND e.conv_peer = m.conv_peer AND e.time = m.time AND e.ordinal < m.ordinal) AS earlier`;
+
+/**
+ * A row IM has not accepted yet (the `accepted` table, written per item when IM answers OK): the
+ * pages below leave accepted items out, so every run after the first is incremental. `id2` is the
+ * second id of a pair item ('' for single ids).
+ */
+const notAccepted = (kind: AcceptedKind, id: string, id2 = "''") => `NOT EXISTS (SELECT 1 FROM accepted a WHERE a.kind = '${kind}' AND a.id = ${id} AND a.id2 = ${id2})`;
+const acceptedKey = (id: AcceptedId): [string, string] => (typeof id === 'string' ? [id, ''] : [id[0], id[1]]);
+
+/**
+ * A load that changes a row IM accepted makes IM's copy stale: the row is sent again. For each
+ * table whose IM write overwrites (profiles, friends, read marks, unread counts), the accepted
+ * records its changed row invalidates, from the row's parameters. Messages are not sent again:
+ * importmsg keeps the first copy of an identity, and groups and members IM takes only once.
+ */
+const STALE_ON_CHANGE: Partial<Record<StoreRow[0], Array<{ kind: AcceptedKind; ids: (params: unknown[]) => [unknown, unknown] }>>> = {
+  // The account too: with multiaccount_import's AccountList, nick and face go with it.
+  account: [
+    { kind: 'account', ids: (p) => [p[0], ''] },
+    { kind: 'profile', ids: (p) => [p[0], ''] },
+  ],
+  friendship: [{ kind: 'friend', ids: (p) => [p[0], p[1]] }],
+  readMark: [{ kind: 'readMark', ids: (p) => [p[0], p[1]] }],
+  member: [{ kind: 'unreadCount', ids: (p) => [p[0], p[1]] }],
+};
 
 const encode = (parts: Array<string | number>): string => JSON.stringify(parts);
 const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T => (cursor === undefined ? fallback : (JSON.parse(cursor) as T));
@@ -138,25 +168,27 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const loaded = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, 0])) as Record<BundleEntity, number>;
     const upsert = {
       idMap: this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO UPDATE SET im_id = excluded.im_id'),
-      account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile'),
-      friendship: this.db.prepare('INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data'),
+      account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile WHERE profile IS NOT excluded.profile OR old_id IS NOT excluded.old_id'),
+      friendship: this.db.prepare('INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data WHERE data IS NOT excluded.data'),
       message: this.db.prepare(
         `INSERT INTO messages (old_id, conv_owner, conv_peer, sender, receiver, time, body, cloud, ordinal)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (old_id) DO UPDATE SET conv_owner = excluded.conv_owner, conv_peer = excluded.conv_peer, sender = excluded.sender,
            receiver = excluded.receiver, time = excluded.time, body = excluded.body, cloud = excluded.cloud`,
       ),
-      readMark: this.db.prepare('INSERT INTO read_marks (reader, peer, conv_owner, read_up_to) VALUES (?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET read_up_to = excluded.read_up_to'),
+      readMark: this.db.prepare('INSERT INTO read_marks (reader, peer, conv_owner, read_up_to) VALUES (?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET read_up_to = excluded.read_up_to WHERE read_up_to IS NOT excluded.read_up_to'),
       group: this.db.prepare('INSERT INTO groups (im_id, old_id, type, data) VALUES (?, ?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, type = excluded.type, data = excluded.data'),
       member: this.db.prepare(
         `INSERT INTO group_members (group_id, account, role, join_time, unread) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (group_id, account) DO UPDATE SET role = excluded.role, join_time = excluded.join_time, unread = excluded.unread`,
+         ON CONFLICT (group_id, account) DO UPDATE SET role = excluded.role, join_time = excluded.join_time, unread = excluded.unread
+           WHERE role IS NOT excluded.role OR join_time IS NOT excluded.join_time OR unread IS NOT excluded.unread`,
       ),
       groupMessage: this.db.prepare(
         `INSERT INTO group_messages (old_id, group_id, sender, time, body, ordinal) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (old_id) DO UPDATE SET group_id = excluded.group_id, sender = excluded.sender, time = excluded.time, body = excluded.body`,
       ),
     };
+    const forget = this.db.prepare('DELETE FROM accepted WHERE kind = ? AND id = ? AND id2 = ?');
     // One pass: each record is written as soon as it passes its checks, inside one transaction
     // that is rolled back if the bundle has any error, so a bad bundle loads nothing.
     this.db.pragma('synchronous = OFF');
@@ -176,8 +208,13 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       validation = await this.validateInWorker(dir, opts, (rows) => {
         for (const [table, ...params] of rows) {
           const ordinal = ordinals[table];
-          if (ordinal === undefined) upsert[table].run(...params);
-          else upsert[table].run(...params, (ordinals[table] = ordinal + 1));
+          if (ordinal !== undefined) {
+            upsert[table].run(...params, (ordinals[table] = ordinal + 1));
+            continue;
+          }
+          // A new or changed row (an unchanged one updates nothing): IM's copy, if any, is stale.
+          if (upsert[table].run(...params).changes === 0) continue;
+          for (const stale of STALE_ON_CHANGE[table] ?? []) forget.run(stale.kind, ...stale.ids(params));
         }
       });
       this.db.exec(validation.errors > 0 ? 'ROLLBACK' : 'COMMIT');
@@ -364,6 +401,29 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     return inBundle && this.statement('SELECT 1 FROM group_history_imported WHERE group_id = ?').get(groupId) === undefined;
   }
 
+  // What IM accepted (AcceptedRecord).
+  markAccepted(kind: AcceptedKind, ids: readonly AcceptedId[], by: AcceptedBy = 'import'): void {
+    if (ids.length === 0) return;
+    const insert = this.statement('INSERT INTO accepted (kind, id, id2, by, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, id, id2) DO NOTHING');
+    const at = Date.now();
+    this.db.transaction(() => {
+      for (const id of ids) insert.run(kind, ...acceptedKey(id), by, at);
+    })();
+  }
+  markGroupMessagesAccepted(groupId: string, oldIds: readonly string[], by: AcceptedBy = 'import'): void {
+    if (oldIds.length === 0) return;
+    this.db.transaction(() => {
+      this.markAccepted('groupMessage', oldIds, by);
+      this.statement("DELETE FROM accepted WHERE kind = 'unreadCount' AND id = ?").run(groupId);
+    })();
+  }
+  isAccepted(kind: AcceptedKind, id: AcceptedId): boolean {
+    return this.statement('SELECT 1 FROM accepted WHERE kind = ? AND id = ? AND id2 = ?').get(kind, ...acceptedKey(id)) !== undefined;
+  }
+  forgetImported(): void {
+    this.statement("DELETE FROM accepted WHERE by = 'import'").run();
+  }
+
   // RunStates
   setRunState(migrationId: string, state: MigrationRunState): void {
     this.statement('INSERT INTO run_states (migration_id, state, at) VALUES (?, ?, ?) ON CONFLICT (migration_id) DO UPDATE SET state = excluded.state, at = excluded.at').run(migrationId, state, Date.now());
@@ -379,18 +439,26 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   // LegacySource
   totals(): ImportTotals {
+    return this.countItems(false);
+  }
+  pendingTotals(): ImportTotals {
+    return this.countItems(true);
+  }
+  private countItems(pendingOnly: boolean): ImportTotals {
     const count = (sql: string) => (this.statement(sql).get() as { n: number }).n;
+    const pending = (kind: AcceptedKind, id: string, id2?: string) => (pendingOnly ? `AND ${notAccepted(kind, id, id2)}` : '');
     // Members and history of groups IM cannot import are not expected to arrive: the failure report lists the group.
     const importable = `group_id NOT IN (SELECT im_id FROM groups WHERE type IN (${NON_IMPORTABLE_GROUP_TYPES.map((t) => `'${t}'`).join(', ')}))`;
     return {
-      accounts: count('SELECT COUNT(*) AS n FROM accounts'),
-      friends: count('SELECT COUNT(*) AS n FROM friendships'),
-      messages: count('SELECT COUNT(*) AS n FROM messages'),
-      readMarks: count('SELECT COUNT(*) AS n FROM read_marks'),
-      groups: count('SELECT COUNT(*) AS n FROM groups'),
-      members: count(`SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable}`),
-      groupMessages: count(`SELECT COUNT(*) AS n FROM group_messages WHERE ${importable}`),
-      unreadCounts: count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable}`),
+      accounts: count(`SELECT COUNT(*) AS n FROM accounts WHERE 1 = 1 ${pending('account', 'im_id')}`),
+      profiles: count(`SELECT COUNT(*) AS n FROM accounts WHERE 1 = 1 ${pending('profile', 'im_id')}`),
+      friends: count(`SELECT COUNT(*) AS n FROM friendships WHERE 1 = 1 ${pending('friend', 'owner', 'friend')}`),
+      messages: count(`SELECT COUNT(*) AS n FROM messages WHERE 1 = 1 ${pending('message', 'old_id')}`),
+      readMarks: count(`SELECT COUNT(*) AS n FROM read_marks WHERE 1 = 1 ${pending('readMark', 'reader', 'peer')}`),
+      groups: count(`SELECT COUNT(*) AS n FROM groups WHERE 1 = 1 ${pending('group', 'im_id')}`),
+      members: count(`SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable} ${pending('member', 'group_id', 'account')}`),
+      groupMessages: count(`SELECT COUNT(*) AS n FROM group_messages WHERE ${importable} ${pending('groupMessage', 'old_id')}`),
+      unreadCounts: count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable} ${pending('unreadCount', 'group_id', 'account')}`),
     };
   }
 
@@ -400,9 +468,18 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
+  pendingAccountIds(page: PageRequest): Page<string> {
+    const [after] = decode(page.after, [START]);
+    const rows = this.statement(`SELECT im_id FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`).pluck().all(after, page.limit) as string[];
+    return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
+  }
+
   accounts(page: PageRequest): Page<ImportAccount> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement('SELECT im_id, profile FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').all(after, page.limit) as Array<{ im_id: string; profile: string }>;
+    const rows = this.statement(`SELECT im_id, profile FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`).all(
+      after,
+      page.limit,
+    ) as Array<{ im_id: string; profile: string }>;
     const items = rows.map((r) => {
       const p = JSON.parse(r.profile) as Omit<AccountRecord, 'id'>;
       return { userId: r.im_id, nick: p.nick, faceUrl: p.faceUrl };
@@ -424,17 +501,20 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   friends(userId: string, page: PageRequest): Page<ImportFriend> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement('SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? ORDER BY friend LIMIT ?').all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
+    const rows = this.statement(
+      `SELECT friend, data FROM friendships WHERE owner = ? AND friend > ? AND ${notAccepted('friend', 'owner', 'friend')} ORDER BY friend LIMIT ?`,
+    ).all(userId, after, page.limit) as Array<{ friend: string; data: string }>;
     const items = rows.map(friendFromRow);
     return { items, next: rows.length === page.limit ? encode([rows[rows.length - 1].friend]) : undefined };
   }
 
+  /** Skipping accepted messages changes no identity: `earlier` counts every message of the second. */
   ownedMessages(userId: string, page: PageRequest): Page<ImportC2CMessage> {
     const [peer, time, ordinal] = decode(page.after, [START, -1, -1]);
     const rows = this.db
       .prepare(
         `SELECT old_id, conv_peer, sender, receiver, time, body, cloud, ordinal, ${EARLIER_IN_SECOND} FROM messages m
-         WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) ORDER BY conv_peer, time, ordinal LIMIT ?`,
+         WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) AND ${notAccepted('message', 'm.old_id')} ORDER BY conv_peer, time, ordinal LIMIT ?`,
       )
       .all(userId, peer, time, ordinal, page.limit) as Array<C2CRow & { conv_peer: string; ordinal: number }>;
     const last = rows[rows.length - 1];
@@ -449,7 +529,8 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     if (items === 'messages') {
       const [peer, time, ordinal] = decode(plan.after, [START, -1, -1]);
       const rows = this.statement(
-        'SELECT conv_peer, time, ordinal FROM messages WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) ORDER BY conv_peer, time, ordinal LIMIT ?',
+        `SELECT conv_peer, time, ordinal FROM messages m WHERE conv_owner = ? AND (conv_peer, time, ordinal) > (?, ?, ?) AND ${notAccepted('message', 'm.old_id')}
+         ORDER BY conv_peer, time, ordinal LIMIT ?`,
       ).all(userId, peer, time, ordinal, limit) as Array<{ conv_peer: string; time: number; ordinal: number }>;
       for (const r of rows) keys.push({ cursor: encode([r.conv_peer, r.time, r.ordinal]), conversation: r.conv_peer });
     } else {
@@ -502,7 +583,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   /** How many read marks (one per side) each of the owner's conversations with these peers has. */
   private readMarkCounts(owner: string, peers: string[]): Map<string, number> {
     const rows = this.statement(
-      `SELECT j.value AS peer, EXISTS (SELECT 1 FROM read_marks WHERE reader = @owner AND peer = j.value) + EXISTS (SELECT 1 FROM read_marks WHERE reader = j.value AND peer = @owner) AS marks
+      `SELECT j.value AS peer,
+         EXISTS (SELECT 1 FROM read_marks WHERE reader = @owner AND peer = j.value AND ${notAccepted('readMark', 'reader', 'peer')})
+         + EXISTS (SELECT 1 FROM read_marks WHERE reader = j.value AND peer = @owner AND ${notAccepted('readMark', 'reader', 'peer')}) AS marks
        FROM json_each(@peers) j`,
     ).all({ owner, peers: JSON.stringify(peers) }) as Array<{ peer: string; marks: number }>;
     return new Map(rows.map((r) => [r.peer, r.marks]));
@@ -521,10 +604,14 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const [reader, peer] = decode(after, [START, START]);
     // The conversation's other side, and whether the conversation holds messages.
     const other = 'CASE WHEN reader = conv_owner THEN peer ELSE reader END';
-    const hasMessages = `EXISTS (SELECT 1 FROM messages m WHERE m.conv_owner = read_marks.conv_owner AND m.conv_peer = ${other})`;
+    // Messages still to import: a conversation whose messages an earlier run imported is one without.
+    const hasMessages = `EXISTS (SELECT 1 FROM messages m WHERE m.conv_owner = read_marks.conv_owner AND m.conv_peer = ${other} AND ${notAccepted('message', 'm.old_id')})`;
     const [where, params] =
       scope === undefined ? ['', []] : scope === 'withoutMessages' ? [`AND NOT ${hasMessages}`, []] : [`AND ${other} IN (SELECT value FROM json_each(?))`, [JSON.stringify(scope.peers)]];
-    return this.statement(`SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) ${where} ORDER BY reader, peer LIMIT ?`).all(userId, reader, peer, ...params, limit) as Array<{ reader: string; peer: string; read_up_to: number }>;
+    return this.statement(
+      `SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) AND ${notAccepted('readMark', 'reader', 'peer')} ${where}
+       ORDER BY reader, peer LIMIT ?`,
+    ).all(userId, reader, peer, ...params, limit) as Array<{ reader: string; peer: string; read_up_to: number }>;
   }
 
   group(groupId: string): ImportGroup | undefined {
@@ -550,7 +637,10 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   groupMembers(groupId: string, page: PageRequest): Page<ImportGroupMember> {
     const [after] = decode(page.after, [START]);
     const rows = this.db
-      .prepare("SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND role <> 'owner' AND account > ? ORDER BY account LIMIT ?")
+      .prepare(
+        `SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND role <> 'owner' AND account > ? AND ${notAccepted('member', 'group_id', 'account')}
+         ORDER BY account LIMIT ?`,
+      )
       .all(groupId, after, page.limit) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
     return { items: rows.map(memberFromRow), next: rows.length === page.limit ? encode([rows[rows.length - 1].account]) : undefined };
   }
@@ -571,7 +661,10 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   groupUnreadCounts(groupId: string, page: PageRequest): Page<ImportGroupMember> {
     const [after] = decode(page.after, [START]);
     const rows = this.db
-      .prepare('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND unread > 0 AND account > ? ORDER BY account LIMIT ?')
+      .prepare(
+        `SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND unread > 0 AND account > ? AND ${notAccepted('unreadCount', 'group_id', 'account')}
+         ORDER BY account LIMIT ?`,
+      )
       .all(groupId, after, page.limit) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
     return { items: rows.map(memberFromRow), next: rows.length === page.limit ? encode([rows[rows.length - 1].account]) : undefined };
   }

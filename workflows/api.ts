@@ -66,6 +66,11 @@ export interface MigrationOptions {
   batchSizes: BatchSizes;
   /** Continue-as-new once a run's history reaches this many events (default HISTORY_EVENT_BUDGET). */
   historyEventBudget?: number;
+  /**
+   * Send everything again, also what IM accepted in earlier runs (IM de-duplicates or overwrites it).
+   * By default a run is incremental: it writes only what the store does not record as accepted.
+   */
+  full?: boolean;
 }
 
 export interface BatchSizes {
