@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { GroupType } from './messages';
+import { COMMUNITY_MAX_MEMBER_COUNT, USER_ID_MAX_BYTES, type GroupType } from './messages';
 
 export const CALLBACK_COMMANDS = {
   c2cAfterSendMsg: 'C2C.CallbackAfterSendMsg',
@@ -34,6 +34,13 @@ export const CALLBACK_GROUP_TYPE_ALIASES: Readonly<Record<string, GroupType>> = 
 
 /** IM rejects nothing here; a receiver treats a RequestTime more than this far off as a replay. */
 export const CALLBACK_MAX_CLOCK_SKEW_S = 60;
+
+/**
+ * The largest callback body IM documents: Group.CallbackAfterGroupDestroyed (and AfterCreateGroup) list
+ * every member, and a Community group has up to 100,000. Each `{"Member_Account":"…"},` holds a UserID
+ * of at most 32 printable ASCII bytes, each at most 2 bytes once JSON-escaped; 64 KB covers the rest.
+ */
+export const LARGEST_CALLBACK_BODY_BYTES = COMMUNITY_MAX_MEMBER_COUNT * ('{"Member_Account":""},'.length + 2 * USER_ID_MAX_BYTES) + 64 * 1024;
 
 /** The answer IM expects from a callback receiver. */
 export const CALLBACK_OK = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' } as const;

@@ -135,6 +135,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
+    // better-sqlite3 builds SQLite with WAL at synchronous NORMAL, which can lose the last commits on
+    // a power cut: the gateway acknowledges an event once its journal row commits, so FULL.
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     if (this.db.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'ordinal'").get() === undefined) {

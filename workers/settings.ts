@@ -5,6 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { SourceAllowList } from '../gateway/callback-guards';
+import { LARGEST_CALLBACK_BODY_BYTES } from '../im/callbacks';
 
 /**
  * Threads that run workflow tasks in one worker process. One thread was the live sync's bottleneck
@@ -40,11 +42,25 @@ export function loadTemporalSettings(env: Record<string, string | undefined> = p
   return parseSettings(TemporalSettings, env);
 }
 
-/** Settings of the live sync: the old-system bridge, IM's callback token, and where the gateway listens. */
+/** A comma-separated list of IP addresses and CIDR ranges, each checked. */
+const addressList = z.string().transform((text, ctx) => {
+  try {
+    return SourceAllowList.parse(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** Settings of the live sync: the old-system bridge, IM's callback checks, and where the gateway listens. */
 export const SyncSettings = z.object({
   TIM_LEGACY_BRIDGE_URL: z.string().url('expected the old system’s base URL, e.g. https://old-im.internal:8443'),
   TIM_LEGACY_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters (shared HMAC secret of the bridge)'),
   TIM_CALLBACK_TOKEN: z.string().min(1).optional(),
+  TIM_CALLBACK_ALLOWED_IPS: addressList.optional(),
+  /** Proxies whose X-Forwarded-For names the client; their own addresses or ranges, never "any". */
+  TIM_GATEWAY_TRUSTED_PROXIES: addressList.transform((list) => [...list.entries]).optional(),
+  TIM_GATEWAY_BODY_LIMIT_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536').default(LARGEST_CALLBACK_BODY_BYTES),
   TIM_GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
   TIM_GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8787),
 });

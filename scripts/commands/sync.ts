@@ -6,7 +6,7 @@
 import { Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { connectClient } from './migration';
-import { createSyncGateway } from '../../gateway';
+import { createSyncGateway, MISSING_CALLBACK_TOKEN } from '../../gateway';
 import { IM_CALLBACK_PATH } from '../../gateway/im-callbacks';
 import { TemporalSyncDispatcher } from '../../gateway/sync-events';
 import { loadImConfig } from '../../im/config';
@@ -49,11 +49,14 @@ export function registerSyncCommands(program: Command): void {
     .command('gateway')
     .description('run the sync gateway: IM callbacks and old-system events in, durable Temporal signals out (Ctrl-C closes it gracefully)')
     .option('--store <path>', 'staging store holding the id mapping and the sync journal (default: TIM_STORE)')
-    .action(async (opts: { store?: string }) => {
+    .option('--insecure-callbacks', 'accept IM callbacks without TIM_CALLBACK_TOKEN (anyone who reaches the gateway could post them)')
+    .action(async (opts: { store?: string; insecureCallbacks?: boolean }) => {
       loadDotEnv();
       const settings = loadTemporalSettings();
       const sync = loadSyncSettings();
       const im = loadImConfig();
+      // Refused before anything is opened or connected.
+      if (sync.TIM_CALLBACK_TOKEN === undefined && !opts.insecureCallbacks) throw new Error(MISSING_CALLBACK_TOKEN);
       const store = new StagingStore(opts.store ?? settings.TIM_STORE);
       // The native (Rust) connection costs far less CPU per signal than the pure-JS one.
       const connection = await connectNative(settings.TEMPORAL_ADDRESS);
@@ -62,6 +65,10 @@ export function registerSyncCommands(program: Command): void {
         sdkAppId: im.client.sdkAppId,
         admin: im.client.admin,
         callbackToken: sync.TIM_CALLBACK_TOKEN,
+        insecureCallbacks: opts.insecureCallbacks,
+        callbackSources: sync.TIM_CALLBACK_ALLOWED_IPS,
+        trustedProxies: sync.TIM_GATEWAY_TRUSTED_PROXIES,
+        bodyLimitBytes: sync.TIM_GATEWAY_BODY_LIMIT_BYTES,
         legacySecret: sync.TIM_LEGACY_WEBHOOK_SECRET,
         sink: new TemporalSyncDispatcher(client, new SyncJournal(store.db), settings.TIM_TASK_QUEUE_PREFIX),
         groups: store,
@@ -69,7 +76,12 @@ export function registerSyncCommands(program: Command): void {
       await gateway.app.listen({ host: sync.TIM_GATEWAY_HOST, port: sync.TIM_GATEWAY_PORT });
       const base = `http://${sync.TIM_GATEWAY_HOST}:${sync.TIM_GATEWAY_PORT}`;
       console.log(`gateway listening: IM callbacks ${base}${IM_CALLBACK_PATH}, old-system events ${base}${LEGACY_EVENTS_PATH}, health ${base}/health`);
-      console.log(sync.TIM_CALLBACK_TOKEN ? 'IM callback signatures are checked (TIM_CALLBACK_TOKEN set)' : 'warning: TIM_CALLBACK_TOKEN is not set, IM callback signatures are not checked');
+      console.log(
+        sync.TIM_CALLBACK_TOKEN
+          ? 'IM callback signatures are checked (TIM_CALLBACK_TOKEN set)'
+          : 'warning: --insecure-callbacks: IM callback signatures are not checked, anyone who reaches the gateway can post callbacks',
+      );
+      if (sync.TIM_CALLBACK_ALLOWED_IPS) console.log(`IM callbacks accepted only from ${sync.TIM_CALLBACK_ALLOWED_IPS.entries.join(', ')}`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
