@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { IM_REGION_DOMAINS, IM_SERVER_TIMEOUT_MS, resolveApiLimits, type ApiLimitTable, type ImRegion } from './apis';
 import type { ImClientOptions } from './client';
-import { USER_ID_PATTERN } from './messages';
+import { DEFAULT_GROUP_HISTORY_HANDOFF, GROUP_HISTORY_HANDOFFS, USER_ID_PATTERN, type GroupHistoryHandoff } from './messages';
 
 const regions = Object.keys(IM_REGION_DOMAINS) as [ImRegion, ...ImRegion[]];
 
@@ -21,11 +21,14 @@ export const ImSettings = z.object({
    */
   TIM_ACCOUNT_IMPORT_SHAPE: z.enum(['Accounts', 'AccountList']).default('Accounts'),
   TIM_REQUEST_TIMEOUT_MS: z.coerce.number().int().gt(IM_SERVER_TIMEOUT_MS, `must exceed IM's own ${IM_SERVER_TIMEOUT_MS} ms`).default(10_000),
+  /** How a group's history import keeps App 2.0 posts from overtaking it (im/messages.ts). */
+  TIM_GROUP_HISTORY_HANDOFF: z.enum(GROUP_HISTORY_HANDOFFS).default(DEFAULT_GROUP_HISTORY_HANDOFF),
 });
 
 export interface ImConfig {
   client: ImClientOptions;
   accountImportShape: 'Accounts' | 'AccountList';
+  groupHistoryHandoff: GroupHistoryHandoff;
   limits: ApiLimitTable;
 }
 
@@ -51,11 +54,12 @@ export function loadImConfig(env: Record<string, string | undefined> = process.e
       timeoutMs: s.TIM_REQUEST_TIMEOUT_MS,
     },
     accountImportShape: s.TIM_ACCOUNT_IMPORT_SHAPE,
+    groupHistoryHandoff: s.TIM_GROUP_HISTORY_HANDOFF,
     limits,
   };
 }
 
 export function describeImConfig(config: ImConfig): string {
   const target = config.client.baseUrl ?? `https://${IM_REGION_DOMAINS[config.client.region ?? 'singapore']}`;
-  return `IM ${target} SDKAppID ${config.client.sdkAppId} admin ${config.client.admin} (secret key set), accounts via ${config.accountImportShape}`;
+  return `IM ${target} SDKAppID ${config.client.sdkAppId} admin ${config.client.admin} (secret key set), accounts via ${config.accountImportShape}, group history handoff '${config.groupHistoryHandoff}'`;
 }

@@ -13,6 +13,7 @@ import { ApiError } from '../emulator/im/rest-api';
 import { resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
 import { SENDER_MUTED_CODE } from '../im/errors';
+import { printFailureReport } from '../scripts/commands/migration';
 import { OLDER_THAN_NEWEST_REASON, type GroupHistoryHandoff } from '../im/messages';
 import { StagingStore } from '../legacy/store';
 import type { FailureRecord } from '../legacy/source';
@@ -152,6 +153,11 @@ describe('group history handoff to live posts', () => {
       const hold = m.store.groupHistoryHold('g1');
       expect(hold).toMatchObject({ migrationId: m.options.migrationId, originalMute: 'Off' });
       expect(hold!.restoredAt).toBeGreaterThanOrEqual(hold!.mutedAt!);
+      // `tim-migrate report` shows the rule and the group's mute and restore.
+      const report: string[] = [];
+      printFailureReport(m.store, m.options.migrationId, undefined, (line) => report.push(line));
+      expect(report).toContainEqual(expect.stringMatching(/^Group history handoff: 1 group\(s\) muted/));
+      expect(report).toContainEqual(expect.stringMatching(/^hold\tg1\tmuted \d{4}-.*\trestored \d{4}-.*\town setting Off$/));
       // The members can post again.
       await emulator.asUser('u2').sendGroupMsg('g1', text('after'));
     } finally {

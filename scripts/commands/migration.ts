@@ -333,22 +333,35 @@ function registerReportCommand(program: Command): void {
       loadDotEnv();
       const store = new StagingStore(opts.store ?? loadTemporalSettings().TIM_STORE);
       try {
-        const counts = store.countByEntity(workflowId);
-        if (Object.keys(counts).length === 0) {
-          console.log(`${workflowId}: no failures`);
-          return;
-        }
-        console.log(`${workflowId}: ${Object.entries(counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
-        let after: string | undefined;
-        do {
-          const page = store.failures(workflowId, { after, limit: 500, entity: opts.entity });
-          for (const f of page.items) console.log(`${f.entity}\t${f.itemId}\t${f.api}\t${f.code}\t${f.errorClass}\t${f.reason}`);
-          after = page.next;
-        } while (after !== undefined);
+        printFailureReport(store, workflowId, opts.entity, (line) => console.log(line));
       } finally {
         store.close();
       }
     });
+}
+
+/**
+ * The failure report, then the groups whose history went in behind a mute (the group history
+ * handoff): when each was muted, when its own setting came back, and which are muted still.
+ */
+export function printFailureReport(store: StagingStore, migrationId: string, entity: string | undefined, print: (line: string) => void): void {
+  const counts = store.countByEntity(migrationId);
+  if (Object.keys(counts).length === 0) print(`${migrationId}: no failures`);
+  else print(`${migrationId}: ${Object.entries(counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+  let after: string | undefined;
+  do {
+    const page = store.failures(migrationId, { after, limit: 500, entity });
+    for (const f of page.items) print(`${f.entity}\t${f.itemId}\t${f.api}\t${f.code}\t${f.errorClass}\t${f.reason}`);
+    after = page.next;
+  } while (after !== undefined);
+
+  const holds = store.groupHistoryHolds(migrationId);
+  if (holds.length === 0) return;
+  const time = (s?: number) => (s === undefined ? '-' : new Date(s).toISOString());
+  const held = holds.filter((h) => h.restoredAt === undefined);
+  print('');
+  print(`Group history handoff: ${holds.length} group(s) muted (MuteAllMember) while their history went in, then given their own setting back` + (held.length ? `; ${held.length} still muted until their import ends` : ''));
+  for (const h of holds) print(`hold\t${h.groupId}\tmuted ${time(h.mutedAt)}\trestored ${time(h.restoredAt)}\town setting ${h.originalMute}`);
 }
 
 export function printResult(result: MigrationResult): void {

@@ -40,6 +40,7 @@ export function registerWorkerCommand(program: Command): void {
         im: new ImClient(imConfig.client),
         limits: imConfig.limits,
         accountListShape: imConfig.accountImportShape === 'AccountList',
+        groupHistoryHandoff: imConfig.groupHistoryHandoff,
         activityConcurrency: settings.TIM_ACTIVITY_CONCURRENCY,
         workflowThreads: settings.TIM_WORKFLOW_THREADS,
       });
