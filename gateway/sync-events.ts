@@ -48,14 +48,20 @@ export function fromImCallback(body: CallbackBody, optPlatform: string, admin: s
     case CALLBACK_COMMANDS.groupAfterSendMsg:
       return {
         ...base,
-        eventId: `im:gmsg:${body.GroupId}:${body.MsgSeq}`,
+        // MsgSeq starts again at 1 when a custom group id is disbanded and created again: MsgTime and
+        // Random tell the lifetimes apart (and group_msg_get_simple returns the same three fields).
+        eventId: `im:gmsg:${body.GroupId}:${body.MsgSeq}:${body.MsgTime}:${body.Random ?? ''}`,
         entity: { kind: 'group', groupId: body.GroupId },
         echoOf: hasImOriginMarker(body.CloudCustomData) ? 'message sent by the sync (origin marker in CloudCustomData)' : undefined,
       };
     default: {
       // Group changes carry no id of their own: the same callback delivered twice has the same body.
       const digest = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 24);
-      const byAdmin = optPlatform === REST_API_PLATFORM && 'Operator_Account' in body && body.Operator_Account === admin;
+      // A disband names no operator (tencent-im-callbacks.md §3.3): one through REST is taken as the
+      // sync's own destroy_group, so a disband by another REST caller of this app does not reach the old system.
+      const byAdmin =
+        optPlatform === REST_API_PLATFORM &&
+        (body.CallbackCommand === CALLBACK_COMMANDS.groupAfterDestroyed || ('Operator_Account' in body && body.Operator_Account === admin));
       return {
         ...base,
         eventId: `im:${body.CallbackCommand}:${body.GroupId}:${digest}`,
