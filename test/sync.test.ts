@@ -148,10 +148,11 @@ describe('live two-way sync', () => {
     const [erin, frank] = [`erin-${tag}`, `frank-${tag}`];
     await withSync([erin, frank], async (c) => {
       const callback = { CallbackCommand: 'C2C.CallbackAfterSendMsg', From_Account: erin, To_Account: frank, MsgSeq: 7, MsgRandom: 8, MsgTime: Math.floor(Date.now() / 1000), MsgBody: text(`${tag} sent once, called back twice`) };
+      const firstSignedAt = Math.floor(Date.now() / 1000);
       let deliveries = 0;
       const postCallback = () => {
-        // A redelivery signed anew: the same signed request twice is refused as a replay.
-        const RequestTime = String(Math.floor(Date.now() / 1000) - deliveries++);
+        // Each redelivery signed at another second: the same signed request twice is refused as a replay.
+        const RequestTime = String(firstSignedAt - deliveries++);
         const q = new URLSearchParams({ SdkAppid: String(IM.sdkAppId), CallbackCommand: callback.CallbackCommand, contenttype: 'json', ClientIP: '10.0.0.1', OptPlatform: 'iOS', RequestTime, Sign: callbackSign(TOKEN, RequestTime) });
         return fetch(`${c.gatewayUrl}${IM_CALLBACK_PATH}?${q}`, { method: 'POST', body: JSON.stringify(callback) });
       };
