@@ -73,6 +73,8 @@ describe('migration edges', () => {
     accountConcurrency: 2,
     accountListShape: false,
     batchSizes: { accounts: 5, friends: 1000, members: 20 },
+    // Each test starts from an empty IM (emulator.reset()) over the same store: everything is sent.
+    full: true,
     ...over,
   });
 

@@ -88,6 +88,8 @@ describe('historical import against the IM emulator', () => {
     accountConcurrency: 2,
     accountListShape: false,
     batchSizes: { accounts: 100, friends: 1000, members: 20 },
+    // Each test starts from an empty IM (emulator.reset()) over the same store: everything is sent.
+    full: true,
   });
 
   const totalCalls = () => Object.values(emulator.counters().calls).reduce((a, b) => a + (b ?? 0), 0);
