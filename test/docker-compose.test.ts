@@ -70,6 +70,8 @@ describe('docker-compose.yml', () => {
       expect(s.environment?.TIM_STORE).toBe(services['tim-migrate-worker'].environment?.TIM_STORE);
       for (const setting of ['TIM_LEGACY_BRIDGE_URL', 'TIM_LEGACY_WEBHOOK_SECRET']) expect(s.environment?.[setting]).toMatch(new RegExp(`\\$\\{${setting}:\\?`));
     }
+    // The gateway refuses to start without a callback token: compose must ask for one, not pass an empty one.
+    expect(gateway.environment?.TIM_CALLBACK_TOKEN).toMatch(/^\$\{TIM_CALLBACK_TOKEN:\?/);
     expect(gateway.ports).toContain(`${gateway.environment?.TIM_GATEWAY_PORT}:8787`);
     const cliSource = readFileSync(join(__dirname, '..', 'scripts', 'commands', 'sync.ts'), 'utf8');
     expect(cliSource).toContain(".command('gateway')");
