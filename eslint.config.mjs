@@ -29,12 +29,34 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'Workflow code is deterministic: no Node modules (do I/O in an activity).' },
             {
-              group: ['../activities/*', '!../activities/contracts', '../legacy/*', '../store/*', '../im/client', '../im/usersig', '../im/config'],
+              group: [
+                '../activities/*',
+                '!../activities/contracts',
+                '../legacy/*',
+                '../store/*',
+                '../im/client',
+                '../im/usersig',
+                '../im/config',
+              ],
               allowTypeImports: true,
               message: 'Workflows call activities through proxies; only types (and im/ facts) come from these folders.',
             },
           ],
-          paths: ['fs', 'path', 'os', 'crypto', 'http', 'https', 'net', 'child_process', 'worker_threads', 'axios', 'better-sqlite3', 'pg', 'fastify'].map((name) => ({
+          paths: [
+            'fs',
+            'path',
+            'os',
+            'crypto',
+            'http',
+            'https',
+            'net',
+            'child_process',
+            'worker_threads',
+            'axios',
+            'better-sqlite3',
+            'pg',
+            'fastify',
+          ].map((name) => ({
             name,
             message: 'Workflow code is deterministic: no Node modules or I/O clients (do I/O in an activity).',
           })),
@@ -50,7 +72,9 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' },
+    },
   },
   prettier,
 );

@@ -42,21 +42,43 @@ export interface StoreActivities {
   /** `start --full`: forgets what the import wrote to IM, so everything is sent again (never what the live sync wrote). */
   forgetImported(input: { migrationId: string }): Promise<void>;
   /** Start cursors of the next `batches` account batches of `batchSize`, so batches can run side by side. */
-  planAccountBatches(input: { after?: Cursor; batchSize: number; batches: number }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
+  planAccountBatches(input: {
+    after?: Cursor;
+    batchSize: number;
+    batches: number;
+  }): Promise<{ starts: Array<Cursor | null>; next?: Cursor }>;
   /** The user's next pages of owned messages or read marks (cursors only), so they can run side by side. */
-  planOwnedPages(input: { userId: string; items: OwnedItems; after?: Cursor; pageSize: number; pages: number; scope?: ReadMarkScope }): Promise<PagePlan>;
+  planOwnedPages(input: {
+    userId: string;
+    items: OwnedItems;
+    after?: Cursor;
+    pageSize: number;
+    pages: number;
+    scope?: ReadMarkScope;
+  }): Promise<PagePlan>;
   listUserIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   listGroupIds(input: { after?: Cursor; limit: number }): Promise<IdPage>;
   summarizeFailures(input: { migrationId: string }): Promise<Record<string, number>>;
   /** A page of the failure report: entities and item ids only. */
-  listFailures(input: { migrationId: string; after?: Cursor; limit: number }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
+  listFailures(input: {
+    migrationId: string;
+    after?: Cursor;
+    limit: number;
+  }): Promise<{ items: Array<{ entity: FailureEntity; itemId: string }>; next?: Cursor }>;
   /** The migration's pause and cancel, where every page looks before its first call (RunStates). */
   recordRunState(input: { migrationId: string; state: MigrationRunState }): Promise<void>;
   runState(input: { migrationId: string }): Promise<MigrationRunState>;
   /** Lets the group's live sync (held until now) apply its events. */
   markGroupHistoryImported(input: { groupId: string }): Promise<void>;
   /** A page of a stopped group's items of one stage, put in the failure report with the stop's reason. */
-  reportStoppedGroupItems(input: { migrationId: string; groupId: string; stage: StoppedGroupStage; after?: Cursor; limit: number; stop: GroupStop }): Promise<PageOutcome>;
+  reportStoppedGroupItems(input: {
+    migrationId: string;
+    groupId: string;
+    stage: StoppedGroupStage;
+    after?: Cursor;
+    limit: number;
+    stop: GroupStop;
+  }): Promise<PageOutcome>;
 }
 
 export type FailureEntity = 'account' | 'profile' | 'friend' | 'message' | 'readMark' | 'group' | 'member' | 'groupMessage' | 'unreadCount';
@@ -72,7 +94,13 @@ export interface ImportActivities {
   /** importmsg: the next messages of the conversations the user owns, oldest first per conversation. */
   importMessagesPage(input: { migrationId: string; userId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /** admin_set_msg_read: the read marks of the conversations the user owns (all, or those of `scope`). */
-  importReadMarksPage(input: { migrationId: string; userId: string; scope?: ReadMarkScope; after?: Cursor; calls: number }): Promise<PageOutcome>;
+  importReadMarksPage(input: {
+    migrationId: string;
+    userId: string;
+    scope?: ReadMarkScope;
+    after?: Cursor;
+    calls: number;
+  }): Promise<PageOutcome>;
   /** import_group: the group's profile, owner, type and creation time. */
   importGroup(input: { migrationId: string; groupId: string }): Promise<{ outcome: GroupImportOutcome; groupStop?: GroupStop }>;
   /**
@@ -86,7 +114,13 @@ export interface ImportActivities {
   /** import_group_member: one call with up to `limit` members, with join time and role. */
   importGroupMembersPage(input: { migrationId: string; groupId: string; after?: Cursor; limit: number }): Promise<PageOutcome>;
   /** import_group_msg: up to `calls` calls of at most `perCall` (and 7) messages, oldest first, resuming after what IM already holds. */
-  importGroupMessagesPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number; perCall?: number }): Promise<PageOutcome>;
+  importGroupMessagesPage(input: {
+    migrationId: string;
+    groupId: string;
+    after?: Cursor;
+    calls: number;
+    perCall?: number;
+  }): Promise<PageOutcome>;
   /** set_unread_msg_num: members' unread counts, after the group's messages. */
   setUnreadCountsPage(input: { migrationId: string; groupId: string; after?: Cursor; calls: number }): Promise<PageOutcome>;
   /**

@@ -95,7 +95,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     failures.record({ migrationId, entity, itemId, api, code, errorClass, reason });
 
   /** One item's call: item-class IM errors go to the failure report, the rest propagate (retry / stop). */
-  async function perItem(migrationId: string, entity: Entity, itemId: string, api: ImApiName, call: () => Promise<unknown>): Promise<Counts> {
+  async function perItem(
+    migrationId: string,
+    entity: Entity,
+    itemId: string,
+    api: ImApiName,
+    call: () => Promise<unknown>,
+  ): Promise<Counts> {
     try {
       await call();
       return { done: 1, failed: 0 };
@@ -112,7 +118,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * Records the items IM refused for good; those it refused with a retryable or rate-limited code
    * are not recorded but returned in `retry`, for the caller to send again.
    */
-  function settleOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId: (o: ItemOutcome) => string = (o) => o.id): Counts & { retry: ItemOutcome[] } {
+  function settleOutcomes(
+    migrationId: string,
+    entity: Entity,
+    api: ImApiName,
+    outcomes: ItemOutcome[],
+    itemId: (o: ItemOutcome) => string = (o) => o.id,
+  ): Counts & { retry: ItemOutcome[] } {
     const counts = { done: 0, failed: 0 };
     const retry: ItemOutcome[] = [];
     for (const o of outcomes) {
@@ -127,7 +139,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
   }
 
   /** settleOutcomes for calls that are safe to send again whole (imports IM takes as upserts). */
-  function recordOutcomes(migrationId: string, entity: Entity, api: ImApiName, outcomes: ItemOutcome[], itemId?: (o: ItemOutcome) => string): Counts {
+  function recordOutcomes(
+    migrationId: string,
+    entity: Entity,
+    api: ImApiName,
+    outcomes: ItemOutcome[],
+    itemId?: (o: ItemOutcome) => string,
+  ): Counts {
     const { retry, ...counts } = settleOutcomes(migrationId, entity, api, outcomes, itemId);
     if (retry.length > 0) throw retryLater(api, retry);
     return counts;
@@ -139,11 +157,18 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * activity: retryable and configuration errors, and a batch IM wants smaller (the workflow halves
    * it; at one item it is that item's failure).
    */
-  function refusedCall(migrationId: string, entity: Entity, itemIds: string[], err: unknown): (Counts & { groupStop?: GroupStop }) | undefined {
+  function refusedCall(
+    migrationId: string,
+    entity: Entity,
+    itemIds: string[],
+    err: unknown,
+  ): (Counts & { groupStop?: GroupStop }) | undefined {
     if (!(err instanceof ImError) || err.retryable || err.errorClass === 'auth-config') return undefined;
     if (err.errorClass === 'batch-too-large' && itemIds.length > 1) return undefined;
     for (const id of itemIds) fail(migrationId, entity, id, err.api, err.code, err.errorClass, err.info);
-    const groupStop = GROUP_UNUSABLE_CODES.includes(err.code) ? { api: err.api, code: err.code, errorClass: err.errorClass, reason: err.info } : undefined;
+    const groupStop = GROUP_UNUSABLE_CODES.includes(err.code)
+      ? { api: err.api, code: err.code, errorClass: err.errorClass, reason: err.info }
+      : undefined;
     return { done: 0, failed: itemIds.length, groupStop };
   }
 
@@ -157,7 +182,13 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
   async function foreignGroup(g: NonNullable<ReturnType<LegacySource['group']>>): Promise<string | undefined> {
     const filter = { GroupBaseInfoFilter: ['Type', 'Name', 'Owner_Account', 'CreateTime'] };
     const info = (await im.call('get_group_info', { GroupIdList: [g.groupId], ResponseFilter: filter })).GroupInfo[0];
-    if (!info || info.ErrorCode !== 0) throw new ImError('get_group_info', info?.ErrorCode ?? GROUP_NOT_FOUND_CODE, info?.ErrorInfo ?? 'no answer for the group', 'retryable');
+    if (!info || info.ErrorCode !== 0)
+      throw new ImError(
+        'get_group_info',
+        info?.ErrorCode ?? GROUP_NOT_FOUND_CODE,
+        info?.ErrorInfo ?? 'no answer for the group',
+        'retryable',
+      );
     const differs: string[] = [];
     if (info.Type !== g.type) differs.push('type');
     if (g.createTime !== undefined && info.CreateTime !== g.createTime) differs.push('creation time');
@@ -172,7 +203,11 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * than some of them may be our own earlier attempt's (its answer lost) or a live post: only IM's
    * history tells, and a live post must not make the history it overtook count as done.
    */
-  async function heldByIm(groupId: string, planned: Array<{ m: { oldId: string }; sendTime: number; random: number }>, nextMsgSeq: number): Promise<Set<string>> {
+  async function heldByIm(
+    groupId: string,
+    planned: Array<{ m: { oldId: string }; sendTime: number; random: number }>,
+    nextMsgSeq: number,
+  ): Promise<Set<string>> {
     const oldIdOf = new Map(planned.map((p) => [p.random, p.m.oldId]));
     const since = planned[0].sendTime;
     const held = new Set<string>();
@@ -200,7 +235,11 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
    * makes no call and goes back to its workflow, which runs it again after resume. The children's
    * pause signals cannot reach the pages already waiting in a rate-limited queue; this does.
    */
-  const asPage = (migrationId: string, after: Cursor | undefined, body: (progress: Progress) => Promise<PageOutcome>): Promise<PageOutcome> =>
+  const asPage = (
+    migrationId: string,
+    after: Cursor | undefined,
+    body: (progress: Progress) => Promise<PageOutcome>,
+  ): Promise<PageOutcome> =>
     ['running', 'completed'].includes(runStates.runState(migrationId))
       ? asActivity(async () => {
           const progress = progressHeartbeat();
@@ -242,7 +281,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
     };
     switch (entity) {
       case 'account':
-        return recordOutcomes(migrationId, 'account', 'multiaccount_import', await im.multiaccountImport({ Accounts: [itemId] })).done === 1;
+        return (
+          recordOutcomes(migrationId, 'account', 'multiaccount_import', await im.multiaccountImport({ Accounts: [itemId] })).done === 1
+        );
       case 'profile': {
         const items = source.profile(itemId)?.items ?? [];
         return items.length === 0 || once('portrait_set', () => im.call('portrait_set', { From_Account: itemId, ProfileItem: items }));
@@ -251,7 +292,15 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         const [owner, friend] = splitPairItemId(itemId);
         const f = source.friend(owner, friend);
         if (!f) return true;
-        const item = { To_Account: f.toUserId, Remark: f.remark, GroupName: f.groupNames, AddSource: f.addSource, AddWording: f.addWording, AddTime: f.addTime, CustomItem: f.customItems };
+        const item = {
+          To_Account: f.toUserId,
+          Remark: f.remark,
+          GroupName: f.groupNames,
+          AddSource: f.addSource,
+          AddWording: f.addWording,
+          AddTime: f.addTime,
+          CustomItem: f.customItems,
+        };
         return batchOfOne('friend_import', () => im.friendImport({ From_Account: owner, AddFriendItem: [item] }));
       }
       case 'message': {
@@ -259,12 +308,26 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         if (!m) return true;
         const { msgSeq, msgRandom } = importedMessageIdentity(m);
         return once('importmsg', () =>
-          im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.from, To_Account: m.to, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: m.body, CloudCustomData: m.cloudCustomData }),
+          im.call('importmsg', {
+            SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
+            From_Account: m.from,
+            To_Account: m.to,
+            MsgSeq: msgSeq,
+            MsgRandom: msgRandom,
+            MsgTimeStamp: m.time,
+            MsgBody: m.body,
+            CloudCustomData: m.cloudCustomData,
+          }),
         );
       }
       case 'readMark': {
         const r = source.readMark(...splitPairItemId(itemId));
-        return !r || once('admin_set_msg_read', () => im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }));
+        return (
+          !r ||
+          once('admin_set_msg_read', () =>
+            im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
+          )
+        );
       }
       case 'member': {
         const [groupId, userId] = splitPairItemId(itemId);
@@ -283,7 +346,12 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
       case 'unreadCount': {
         const [groupId, userId] = splitPairItemId(itemId);
         const m = source.groupMember(groupId, userId);
-        return !m || once('set_unread_msg_num', () => im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: userId, UnreadMsgNum: m.unreadCount ?? 0 }));
+        return (
+          !m ||
+          once('set_unread_msg_num', () =>
+            im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: userId, UnreadMsgNum: m.unreadCount ?? 0 }),
+          )
+        );
       }
     }
   }
@@ -320,7 +388,9 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         const counts =
           items.length === 0
             ? { done: 1, failed: 0 }
-            : await perItem(migrationId, 'profile', userId, 'portrait_set', () => im.call('portrait_set', { From_Account: userId, ProfileItem: items }));
+            : await perItem(migrationId, 'profile', userId, 'portrait_set', () =>
+                im.call('portrait_set', { From_Account: userId, ProfileItem: items }),
+              );
         if (counts.done === 1) source.markAccepted('profile', [userId]);
         return counts;
       }),
@@ -346,10 +416,18 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         try {
           const outcomes = await im.friendImport({ From_Account: userId, AddFriendItem });
           settled = settleOutcomes(migrationId, 'friend', 'friend_import', outcomes, (o) => itemId(o.id));
-          source.markAccepted('friend', acceptedIds(outcomes).map((friend) => [userId, friend] as const));
+          source.markAccepted(
+            'friend',
+            acceptedIds(outcomes).map((friend) => [userId, friend] as const),
+          );
         } catch (err) {
           // Refused whole (the owner is missing, say): every friend of this call fails for the same reason.
-          const refused = refusedCall(migrationId, 'friend', items.map((f) => itemId(f.toUserId)), err);
+          const refused = refusedCall(
+            migrationId,
+            'friend',
+            items.map((f) => itemId(f.toUserId)),
+            err,
+          );
           if (!refused) throw err;
           settled = { done: 0, failed: refused.failed, retry: [] };
         }
@@ -434,9 +512,20 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           return { outcome, groupStop };
         };
         const g = source.group(groupId);
-        if (!g) return refused('failed', { api: 'import_group', code: GROUP_NOT_FOUND_CODE, errorClass: 'missing-reference', reason: 'group is not in the staging store' });
+        if (!g)
+          return refused('failed', {
+            api: 'import_group',
+            code: GROUP_NOT_FOUND_CODE,
+            errorClass: 'missing-reference',
+            reason: 'group is not in the staging store',
+          });
         if (NON_IMPORTABLE_GROUP_TYPES.includes(g.type as GroupType)) {
-          return refused('unsupported', { api: 'import_group', code: 10007, errorClass: 'unsupported', reason: `${g.type} groups cannot be imported into IM (create them live instead)` });
+          return refused('unsupported', {
+            api: 'import_group',
+            code: 10007,
+            errorClass: 'unsupported',
+            reason: `${g.type} groups cannot be imported into IM (create them live instead)`,
+          });
         }
         // IM took it in an earlier run: import_group would only answer that the id is taken.
         if (source.isAccepted('group', groupId)) return { outcome: 'existed' };
@@ -463,7 +552,11 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           if (err.errorClass !== 'already-exists') return refused('failed', stop);
           // Our own earlier import (a retry after a lost answer, or a re-run) holds the id, or someone else's group does.
           const foreign = await foreignGroup(g);
-          if (foreign) return refused('failed', { ...stop, reason: `GroupId is used by another group in IM (${foreign}): nothing is written into it` });
+          if (foreign)
+            return refused('failed', {
+              ...stop,
+              reason: `GroupId is used by another group in IM (${foreign}): nothing is written into it`,
+            });
           failures.clearFailure(migrationId, 'group', groupId);
           source.markAccepted('group', [groupId]);
           return { outcome: 'existed' };
@@ -477,10 +570,18 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         // The group's own setting is recorded before it is changed, once per hold: a retry after the
         // mute must not take the mute for the group's own setting.
         if (!hold || hold.restoredAt !== undefined) {
-          const info = (await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['MuteAllMember'] } })).GroupInfo[0];
+          const info = (
+            await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['MuteAllMember'] } })
+          ).GroupInfo[0];
           // A group IM refuses is reported by the stages that follow, with IM's reason.
           if (info && GROUP_UNUSABLE_CODES.includes(info.ErrorCode)) return { muted: false };
-          if (!info || info.ErrorCode !== 0) throw new ImError('get_group_info', info?.ErrorCode ?? GROUP_NOT_FOUND_CODE, info?.ErrorInfo ?? 'no answer for the group', 'retryable');
+          if (!info || info.ErrorCode !== 0)
+            throw new ImError(
+              'get_group_info',
+              info?.ErrorCode ?? GROUP_NOT_FOUND_CODE,
+              info?.ErrorInfo ?? 'no answer for the group',
+              'retryable',
+            );
           source.recordGroupHistoryHold({ groupId, migrationId, originalMute: info.MuteAllMember ?? info.ShutUpAllMember ?? 'Off' });
           hold = source.groupHistoryHold(groupId)!;
         }
@@ -514,16 +615,28 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           const outcomes = await im.importGroupMember({
             GroupId: groupId,
             // Unread counts are set after the group's messages: importing messages resets them.
-            MemberList: page.items.map((m) => ({ Member_Account: m.userId, Role: m.role === 'Admin' ? ('Admin' as const) : undefined, JoinTime: m.joinTime })),
+            MemberList: page.items.map((m) => ({
+              Member_Account: m.userId,
+              Role: m.role === 'Admin' ? ('Admin' as const) : undefined,
+              JoinTime: m.joinTime,
+            })),
           });
           // Members IM must be asked for again are asked with the whole page: a member already in comes back as Result 2.
           const counts = recordOutcomes(migrationId, 'member', 'import_group_member', outcomes, (o) => itemId(o.id));
           // A group retried whole (retry-failed) takes its reported members here: they leave the report.
           for (const o of outcomes) if (o.ok) failures.clearFailure(migrationId, 'member', itemId(o.id));
-          source.markAccepted('member', acceptedIds(outcomes).map((userId) => [groupId, userId] as const));
+          source.markAccepted(
+            'member',
+            acceptedIds(outcomes).map((userId) => [groupId, userId] as const),
+          );
           return { ...counts, next: page.next };
         } catch (err) {
-          const refused = refusedCall(migrationId, 'member', page.items.map((m) => itemId(m.userId)), err);
+          const refused = refusedCall(
+            migrationId,
+            'member',
+            page.items.map((m) => itemId(m.userId)),
+            err,
+          );
           if (!refused) throw err;
           return { ...refused, next: page.next };
         }
@@ -544,11 +657,24 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
           return { m, sendTime: last, random: importedMessageIdentity(m).random };
         });
         const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: last });
-        const info = (await im.call('get_group_info', { GroupIdList: [groupId], ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] } })).GroupInfo[0];
+        const info = (
+          await im.call('get_group_info', {
+            GroupIdList: [groupId],
+            ResponseFilter: { GroupBaseInfoFilter: ['LastMsgTime', 'NextMsgSeq'] },
+          })
+        ).GroupInfo[0];
         if (info && info.ErrorCode !== 0) {
           const err = new ImError('get_group_info', info.ErrorCode, info.ErrorInfo || imErrorInfo(info.ErrorCode));
           if (!GROUP_UNUSABLE_CODES.includes(err.code)) throw err;
-          return { ...refusedCall(migrationId, 'groupMessage', planned.map((p) => p.m.oldId), err)!, next };
+          return {
+            ...refusedCall(
+              migrationId,
+              'groupMessage',
+              planned.map((p) => p.m.oldId),
+              err,
+            )!,
+            next,
+          };
         }
         // IM's newest message covers these: what IM holds (an earlier attempt whose answer was lost, a
         // re-run) is done; the rest can never go in (a live post overtook them, or an earlier attempt
@@ -563,7 +689,8 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
             counts.done++;
             continue;
           }
-          if (!failures.isFailed(migrationId, 'groupMessage', p.m.oldId)) fail(migrationId, 'groupMessage', p.m.oldId, 'import_group_msg', 10004, 'invalid', OLDER_THAN_NEWEST_REASON);
+          if (!failures.isFailed(migrationId, 'groupMessage', p.m.oldId))
+            fail(migrationId, 'groupMessage', p.m.oldId, 'import_group_msg', 10004, 'invalid', OLDER_THAN_NEWEST_REASON);
           counts.failed++;
         }
         const pending = planned.filter((p) => p.sendTime > imLast);
@@ -571,7 +698,16 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
         for (let i = 0; i < pending.length; i += perCall) {
           const chunk = pending.slice(i, i + perCall);
           const tooNew = chunk.filter((p) => p.sendTime >= now);
-          for (const p of tooNew) fail(migrationId, 'groupMessage', p.m.oldId, 'import_group_msg', 10004, 'invalid', 'send time would not be before now after ordering');
+          for (const p of tooNew)
+            fail(
+              migrationId,
+              'groupMessage',
+              p.m.oldId,
+              'import_group_msg',
+              10004,
+              'invalid',
+              'send time would not be before now after ordering',
+            );
           counts.failed += tooNew.length;
           const sendable = chunk.filter((p) => p.sendTime < now);
           if (sendable.length === 0) continue;
@@ -582,7 +718,12 @@ export function createImportActivities(deps: ImportDeps): ImportActivities {
               MsgList: sendable.map((p) => ({ From_Account: p.m.from, SendTime: p.sendTime, Random: p.random, MsgBody: p.m.body })),
             });
           } catch (err) {
-            const refused = refusedCall(migrationId, 'groupMessage', sendable.map((p) => p.m.oldId), err);
+            const refused = refusedCall(
+              migrationId,
+              'groupMessage',
+              sendable.map((p) => p.m.oldId),
+              err,
+            );
             if (!refused) throw err;
             counts.failed += refused.failed;
             if (!refused.groupStop) continue;
@@ -668,7 +809,11 @@ function finalBeforeTaken(outcomes: ItemOutcome[]): ItemOutcome[] {
   const lastTaken = outcomes.map((o) => o.ok).lastIndexOf(true);
   return outcomes.map((o, j) =>
     !o.ok && j < lastTaken && isRetryableClass(o.errorClass ?? 'invalid')
-      ? { ...o, errorClass: 'invalid', reason: `${o.reason ?? 'retryable answer'}; IM took a later message of the group, so this one cannot go in` }
+      ? {
+          ...o,
+          errorClass: 'invalid',
+          reason: `${o.reason ?? 'retryable answer'}; IM took a later message of the group, so this one cannot go in`,
+        }
       : o,
   );
 }
@@ -757,24 +902,52 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
     },
     async reportStoppedGroupItems({ migrationId, groupId, stage, after, limit, stop }) {
       const report = (entity: Entity, itemIds: string[]) => {
-        for (const id of itemIds) failures.record({ migrationId, entity, itemId: id, api: stop.api, code: stop.code, errorClass: stop.errorClass, reason: stop.reason });
+        for (const id of itemIds)
+          failures.record({
+            migrationId,
+            entity,
+            itemId: id,
+            api: stop.api,
+            code: stop.code,
+            errorClass: stop.errorClass,
+            reason: stop.reason,
+          });
         return { done: 0, failed: itemIds.length };
       };
       switch (stage) {
         case 'members': {
           const page = source.groupMembers(groupId, { after, limit });
-          return { ...report('member', page.items.map((m) => pairItemId(groupId, m.userId))), next: page.next };
+          return {
+            ...report(
+              'member',
+              page.items.map((m) => pairItemId(groupId, m.userId)),
+            ),
+            next: page.next,
+          };
         }
         case 'messages': {
           // The cursor of importGroupMessagesPage, whose stage this takes over.
           const cursor = GroupHistoryCursor.parse(after);
           const page = source.groupMessages(groupId, { after: cursor.after, limit });
-          const next = page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: cursor.lastSendTime });
-          return { ...report('groupMessage', page.items.map((m) => m.oldId)), next };
+          const next =
+            page.next === undefined ? undefined : GroupHistoryCursor.format({ after: page.next, lastSendTime: cursor.lastSendTime });
+          return {
+            ...report(
+              'groupMessage',
+              page.items.map((m) => m.oldId),
+            ),
+            next,
+          };
         }
         case 'unread': {
           const page = source.groupUnreadCounts(groupId, { after, limit });
-          return { ...report('unreadCount', page.items.map((m) => pairItemId(groupId, m.userId))), next: page.next };
+          return {
+            ...report(
+              'unreadCount',
+              page.items.map((m) => pairItemId(groupId, m.userId)),
+            ),
+            next: page.next,
+          };
         }
       }
     },

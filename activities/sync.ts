@@ -174,7 +174,11 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
 
   async function addMembers(groupId: string, members: string[]): Promise<void> {
     await inBatches(members, limits.add_group_member.maxItems, async (batch) => {
-      const outcomes = await im.addGroupMember({ GroupId: groupId, Silence: SILENT_MEMBER_CHANGE, MemberList: batch.map((Member_Account) => ({ Member_Account })) });
+      const outcomes = await im.addGroupMember({
+        GroupId: groupId,
+        Silence: SILENT_MEMBER_CHANGE,
+        MemberList: batch.map((Member_Account) => ({ Member_Account })),
+      });
       const failed = outcomes.find((o) => !o.ok);
       if (failed) throw new ImError('add_group_member', failed.code, `${failed.id}: ${failed.reason ?? 'not added'}`, failed.errorClass);
     });
@@ -203,9 +207,27 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     const time = Math.floor((cb.EventTime ?? receivedAtMs) / 1000);
     switch (cb.CallbackCommand) {
       case CALLBACK_COMMANDS.c2cAfterSendMsg:
-        return { type: 'message', messageId: cb.MsgKey ?? eventId, from: user(cb.From_Account), to: user(cb.To_Account), time: cb.MsgTime, body: cb.MsgBody as MsgBody, cloudCustomData: cb.CloudCustomData, origin };
+        return {
+          type: 'message',
+          messageId: cb.MsgKey ?? eventId,
+          from: user(cb.From_Account),
+          to: user(cb.To_Account),
+          time: cb.MsgTime,
+          body: cb.MsgBody as MsgBody,
+          cloudCustomData: cb.CloudCustomData,
+          origin,
+        };
       case CALLBACK_COMMANDS.groupAfterSendMsg:
-        return { type: 'group.message', messageId: cb.MsgId ?? `${cb.GroupId}:${cb.MsgSeq}`, groupId: store.toOldGroupId(cb.GroupId), from: user(cb.From_Account), time: cb.MsgTime, body: cb.MsgBody as MsgBody, cloudCustomData: cb.CloudCustomData, origin };
+        return {
+          type: 'group.message',
+          messageId: cb.MsgId ?? `${cb.GroupId}:${cb.MsgSeq}`,
+          groupId: store.toOldGroupId(cb.GroupId),
+          from: user(cb.From_Account),
+          time: cb.MsgTime,
+          body: cb.MsgBody as MsgBody,
+          cloudCustomData: cb.CloudCustomData,
+          origin,
+        };
       case CALLBACK_COMMANDS.groupAfterCreate:
         return {
           type: 'group.created',
@@ -230,7 +252,13 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       case CALLBACK_COMMANDS.groupAfterMemberJoin:
         return { type: 'group.members_added', groupId: store.toOldGroupId(cb.GroupId), members: members(cb.NewMemberList), time, origin };
       case CALLBACK_COMMANDS.groupAfterMemberExit:
-        return { type: 'group.members_removed', groupId: store.toOldGroupId(cb.GroupId), members: members(cb.ExitMemberList), time, origin };
+        return {
+          type: 'group.members_removed',
+          groupId: store.toOldGroupId(cb.GroupId),
+          members: members(cb.ExitMemberList),
+          time,
+          origin,
+        };
     }
   }
 

@@ -33,7 +33,10 @@ function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -75,7 +78,13 @@ interface ExpectedMessage {
  * its sender, receiver, time and body, in the store's order; IM's messages that match nothing are
  * extra. An out-of-order message is one IM places before a message the store has earlier.
  */
-function compareMessages(kind: 'messages' | 'groupMessages', scope: string, expected: ExpectedMessage[], seen: Map<string, SeenMessage>, reported: Set<string>): { counts: VerifyCounts; differences: Difference[] } {
+function compareMessages(
+  kind: 'messages' | 'groupMessages',
+  scope: string,
+  expected: ExpectedMessage[],
+  seen: Map<string, SeenMessage>,
+  reported: Set<string>,
+): { counts: VerifyCounts; differences: Difference[] } {
   const counts = emptyVerifyCounts();
   const differences: Difference[] = [];
   const used = new Set<string>();
@@ -96,11 +105,19 @@ function compareMessages(kind: 'messages' | 'groupMessages', scope: string, expe
     const changed: string[] = [];
     if (got.from !== m.from) changed.push(`sender ${got.from}, expected ${m.from}`);
     if (m.to !== undefined && got.to !== m.to) changed.push(`receiver ${got.to}, expected ${m.to}`);
-    if (got.time < m.time[0] || got.time > m.time[1]) changed.push(`time ${got.time}, expected ${m.time[0] === m.time[1] ? m.time[0] : `${m.time[0]}..${m.time[1]}`}`);
+    if (got.time < m.time[0] || got.time > m.time[1])
+      changed.push(`time ${got.time}, expected ${m.time[0] === m.time[1] ? m.time[0] : `${m.time[0]}..${m.time[1]}`}`);
     if (got.hash !== m.hash) changed.push('body differs');
     if (changed.length > 0) differences.push({ kind, scope, itemId: m.oldId, problem: 'changed', detail: changed.join('; ') });
     const outOfOrder = latest !== undefined && (got.order[0] < latest[0] || (got.order[0] === latest[0] && got.order[1] < latest[1]));
-    if (outOfOrder) differences.push({ kind, scope, itemId: m.oldId, problem: 'out-of-order', detail: `IM places it before an earlier message of the store` });
+    if (outOfOrder)
+      differences.push({
+        kind,
+        scope,
+        itemId: m.oldId,
+        problem: 'out-of-order',
+        detail: `IM places it before an earlier message of the store`,
+      });
     else latest = got.order;
     if (changed.length === 0 && !outOfOrder) counts.matched++;
   }
@@ -111,7 +128,12 @@ function compareMessages(kind: 'messages' | 'groupMessages', scope: string, expe
   return { counts, differences };
 }
 
-export function createVerifyActivities(deps: { im: ImClient; store: StagingStore; ledger: VerifyLedger; nowS?: () => number }): VerifyActivities & VerifyStoreActivities {
+export function createVerifyActivities(deps: {
+  im: ImClient;
+  store: StagingStore;
+  ledger: VerifyLedger;
+  nowS?: () => number;
+}): VerifyActivities & VerifyStoreActivities {
   const { im, store, ledger } = deps;
   const nowS = deps.nowS ?? (() => Math.floor(Date.now() / 1000));
   const failed = (migrationId: string, entity: string) => store.failedItemIds(migrationId, entity);
@@ -129,7 +151,8 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
     },
 
     async startVerification({ verifyId, migrationId }) {
-      if (!store.hasRunState(migrationId)) throw new Error(`migration ${migrationId} never ran against this store: nothing to verify (check the id and TIM_STORE)`);
+      if (!store.hasRunState(migrationId))
+        throw new Error(`migration ${migrationId} never ran against this store: nothing to verify (check the id and TIM_STORE)`);
       ledger.clear(verifyId);
     },
 
@@ -147,7 +170,9 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         counts.expected = wanted.length;
         if (wanted.length === 0) return { tally: { accounts: counts }, next };
         const imported = await im.accountCheck(wanted);
-        const differences: Difference[] = wanted.filter((id) => !imported.get(id)).map((id) => ({ kind: 'accounts', scope: '', itemId: id, problem: 'missing', detail: '' }));
+        const differences: Difference[] = wanted
+          .filter((id) => !imported.get(id))
+          .map((id) => ({ kind: 'accounts', scope: '', itemId: id, problem: 'missing', detail: '' }));
         ledger.addDifferences(input.verifyId, differences);
         counts.differences = differences.length;
         counts.matched = wanted.length - differences.length;
@@ -172,12 +197,19 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         for (const id of withFields) {
           const item = answers.get(id);
           if (!item || item.ResultCode !== 0) {
-            differences.push({ kind: 'profiles', scope: '', itemId: id, problem: 'missing', detail: item ? `portrait_get ResultCode ${item.ResultCode}` : '' });
+            differences.push({
+              kind: 'profiles',
+              scope: '',
+              itemId: id,
+              problem: 'missing',
+              detail: item ? `portrait_get ResultCode ${item.ResultCode}` : '',
+            });
             continue;
           }
           const have = new Map(item.ProfileItem.map((p) => [p.Tag, p.Value]));
           const changed = (expected.get(id) ?? []).filter((w) => String(have.get(w.Tag)) !== String(w.Value)).map((w) => w.Tag);
-          if (changed.length > 0) differences.push({ kind: 'profiles', scope: '', itemId: id, problem: 'changed', detail: `fields ${changed.join(', ')}` });
+          if (changed.length > 0)
+            differences.push({ kind: 'profiles', scope: '', itemId: id, problem: 'changed', detail: `fields ${changed.join(', ')}` });
         }
         ledger.addDifferences(input.verifyId, differences);
         counts.differences = differences.length;
@@ -190,7 +222,9 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         const { verifyId, userId } = input;
         const scope = `friends:${userId}`;
         const start = input.startIndex ?? 0;
-        const res = await readOrAbsent(() => im.call('friend_get', { From_Account: userId, StartIndex: start, StandardSequence: 0, CustomSequence: 0 }));
+        const res = await readOrAbsent(() =>
+          im.call('friend_get', { From_Account: userId, StartIndex: start, StandardSequence: 0, CustomSequence: 0 }),
+        );
         if (res) {
           ledger.addSeen(
             verifyId,
@@ -219,10 +253,12 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
           const changed: string[] = [];
           if (f.remark !== undefined && have.Tag_SNS_IM_Remark !== f.remark) changed.push('remark');
           if (f.addSource !== have.Tag_SNS_IM_AddSource) changed.push('add source');
-          if (f.addTime !== undefined && have.Tag_SNS_IM_AddTime !== undefined && Number(have.Tag_SNS_IM_AddTime) !== f.addTime) changed.push('add time');
+          if (f.addTime !== undefined && have.Tag_SNS_IM_AddTime !== undefined && Number(have.Tag_SNS_IM_AddTime) !== f.addTime)
+            changed.push('add time');
           const groups = Array.isArray(have.Tag_SNS_IM_Group) ? (have.Tag_SNS_IM_Group as string[]) : [];
           if ((f.groupNames ?? []).join('\n') !== groups.join('\n')) changed.push('friend groups');
-          if (changed.length > 0) differences.push({ kind: 'friends', scope: userId, itemId: f.toUserId, problem: 'changed', detail: changed.join(', ') });
+          if (changed.length > 0)
+            differences.push({ kind: 'friends', scope: userId, itemId: f.toUserId, problem: 'changed', detail: changed.join(', ') });
           else counts.matched++;
         }
         for (const extra of seen.keys()) differences.push({ kind: 'friends', scope: userId, itemId: extra, problem: 'extra', detail: '' });
@@ -237,14 +273,27 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         const scope = `c2c:${owner}|${peer}`;
         const maxTime = input.cursor?.maxTime ?? nowS() + 60;
         const res = await readOrAbsent(() =>
-          im.call('admin_getroammsg', { Operator_Account: owner, Peer_Account: peer, MaxCnt: 100, MinTime: 0, MaxTime: maxTime, LastMsgKey: input.cursor?.lastMsgKey }),
+          im.call('admin_getroammsg', {
+            Operator_Account: owner,
+            Peer_Account: peer,
+            MaxCnt: 100,
+            MinTime: 0,
+            MaxTime: maxTime,
+            LastMsgKey: input.cursor?.lastMsgKey,
+          }),
         );
         ledger.addSeen(
           verifyId,
           scope,
           (res?.MsgList ?? []).map((m) => ({
             key: `${m.MsgSeq}|${m.MsgRandom}`,
-            data: { from: m.From_Account, to: m.To_Account, time: m.MsgTimeStamp, order: [m.MsgTimeStamp, m.MsgSeq], hash: bodyHash(m.MsgBody) } satisfies SeenMessage,
+            data: {
+              from: m.From_Account,
+              to: m.To_Account,
+              time: m.MsgTimeStamp,
+              order: [m.MsgTimeStamp, m.MsgSeq],
+              hash: bodyHash(m.MsgBody),
+            } satisfies SeenMessage,
           })),
         );
         if (res && res.Complete !== 1 && res.MsgList.length > 0 && res.LastMsgKey !== undefined) {
@@ -258,7 +307,13 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
           const { msgSeq, msgRandom } = importedMessageIdentity({ oldId: m.oldId, earlierInSecond });
           return { oldId: m.oldId, key: `${msgSeq}|${msgRandom}`, from: m.from, to: m.to, time: [m.time, m.time], hash: bodyHash(m.body) };
         });
-        const { counts, differences } = compareMessages('messages', `${owner}|${peer}`, expected, ledger.seen<SeenMessage>(verifyId, scope), failed(input.migrationId, 'message'));
+        const { counts, differences } = compareMessages(
+          'messages',
+          `${owner}|${peer}`,
+          expected,
+          ledger.seen<SeenMessage>(verifyId, scope),
+          failed(input.migrationId, 'message'),
+        );
         ledger.settleScope(verifyId, 'messages', `${owner}|${peer}`, differences, scope);
         return { tally: { messages: counts } };
       }),
@@ -278,7 +333,13 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         const g = res.GroupInfo.find((i) => i.GroupId === groupId);
         const differences: Difference[] = [];
         if (!g || g.ErrorCode !== 0) {
-          differences.push({ kind: 'groups', scope: groupId, itemId: groupId, problem: 'missing', detail: g ? `get_group_info ErrorCode ${g.ErrorCode}` : '' });
+          differences.push({
+            kind: 'groups',
+            scope: groupId,
+            itemId: groupId,
+            problem: 'missing',
+            detail: g ? `get_group_info ErrorCode ${g.ErrorCode}` : '',
+          });
         } else {
           const changed: string[] = [];
           const same = (field: string, have: unknown, want: unknown) => {
@@ -291,13 +352,24 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
           same('notification', g.Notification, group.notification);
           same('face URL', g.FaceUrl, group.faceUrl);
           same('creation time', g.CreateTime, group.createTime);
-          if (changed.length > 0) differences.push({ kind: 'groups', scope: groupId, itemId: groupId, problem: 'changed', detail: `fields ${changed.join(', ')}` });
+          if (changed.length > 0)
+            differences.push({
+              kind: 'groups',
+              scope: groupId,
+              itemId: groupId,
+              problem: 'changed',
+              detail: `fields ${changed.join(', ')}`,
+            });
         }
         ledger.settleScope(input.verifyId, 'groups', groupId, differences);
         counts.differences = differences.length;
         counts.matched = 1 - differences.length;
         const exists = g !== undefined && g.ErrorCode === 0;
-        return { tally: { groups: counts }, compareContent: exists && !NON_IMPORTABLE_GROUP_TYPES.includes(group.type as GroupType), nextMsgSeq: g?.NextMsgSeq ?? 1 };
+        return {
+          tally: { groups: counts },
+          compareContent: exists && !NON_IMPORTABLE_GROUP_TYPES.includes(group.type as GroupType),
+          nextMsgSeq: g?.NextMsgSeq ?? 1,
+        };
       }),
 
     verifyGroupMembersPage: (input) =>
@@ -308,7 +380,11 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         const offset = input.offset ?? 0;
         const res = await readOrAbsent(() => im.call('get_group_member_info', { GroupId: groupId, Limit: pageSize, Offset: offset }));
         const page = res?.MemberList ?? [];
-        ledger.addSeen(verifyId, scope, page.map((m) => ({ key: m.Member_Account, data: { role: m.Role, joinTime: m.JoinTime, readSeq: m.MsgSeq } })));
+        ledger.addSeen(
+          verifyId,
+          scope,
+          page.map((m) => ({ key: m.Member_Account, data: { role: m.Role, joinTime: m.JoinTime, readSeq: m.MsgSeq } })),
+        );
         if (res && page.length === pageSize && offset + pageSize < res.MemberNum) return { tally: {}, next: offset + pageSize };
 
         const seen = ledger.seen<{ role?: string; joinTime?: number; readSeq?: number }>(verifyId, scope);
@@ -318,7 +394,9 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         const members = emptyVerifyCounts();
         const unread = emptyVerifyCounts();
         const differences: Difference[] = [];
-        const importedMessages = store.groupMessageCount(groupId) - [...failed(input.migrationId, 'groupMessage')].filter((id) => store.groupMessage(id)?.groupId === groupId).length;
+        const importedMessages =
+          store.groupMessageCount(groupId) -
+          [...failed(input.migrationId, 'groupMessage')].filter((id) => store.groupMessage(id)?.groupId === groupId).length;
         const lastSeq = input.nextMsgSeq - 1;
         for (const m of store.allGroupMembers(groupId)) {
           const have = seen.get(m.userId);
@@ -334,8 +412,10 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
           }
           const changed: string[] = [];
           if (have.role !== m.role) changed.push(`role ${have.role}, expected ${m.role}`);
-          if (m.role !== 'Owner' && m.joinTime !== undefined && have.joinTime !== undefined && have.joinTime !== m.joinTime) changed.push(`join time ${have.joinTime}, expected ${m.joinTime}`);
-          if (changed.length > 0) differences.push({ kind: 'members', scope: groupId, itemId: m.userId, problem: 'changed', detail: changed.join('; ') });
+          if (m.role !== 'Owner' && m.joinTime !== undefined && have.joinTime !== undefined && have.joinTime !== m.joinTime)
+            changed.push(`join time ${have.joinTime}, expected ${m.joinTime}`);
+          if (changed.length > 0)
+            differences.push({ kind: 'members', scope: groupId, itemId: m.userId, problem: 'changed', detail: changed.join('; ') });
           else members.matched++;
 
           // IM returns no unread count; it follows from the group's next seq and the member's read seq.
@@ -348,11 +428,30 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
           const want = Math.min(m.unreadCount ?? 0, importedMessages);
           const got = have.readSeq === undefined ? undefined : lastSeq - have.readSeq;
           if (got === want) unread.matched++;
-          else differences.push({ kind: 'unreadCounts', scope: groupId, itemId: m.userId, problem: 'changed', detail: `unread ${got ?? 'unknown'}, expected ${want}` });
+          else
+            differences.push({
+              kind: 'unreadCounts',
+              scope: groupId,
+              itemId: m.userId,
+              problem: 'changed',
+              detail: `unread ${got ?? 'unknown'}, expected ${want}`,
+            });
         }
         for (const extra of seen.keys()) differences.push({ kind: 'members', scope: groupId, itemId: extra, problem: 'extra', detail: '' });
-        ledger.settleScope(verifyId, 'members', groupId, differences.filter((d) => d.kind === 'members'), scope);
-        ledger.settleScope(verifyId, 'unreadCounts', groupId, differences.filter((d) => d.kind === 'unreadCounts'), scope);
+        ledger.settleScope(
+          verifyId,
+          'members',
+          groupId,
+          differences.filter((d) => d.kind === 'members'),
+          scope,
+        );
+        ledger.settleScope(
+          verifyId,
+          'unreadCounts',
+          groupId,
+          differences.filter((d) => d.kind === 'unreadCounts'),
+          scope,
+        );
         members.differences = differences.filter((d) => d.kind === 'members').length;
         unread.differences = differences.length - members.differences;
         return { tally: { members, unreadCounts: unread } };
@@ -362,13 +461,18 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
       asActivity(async () => {
         const { verifyId, groupId } = input;
         const scope = `history:${groupId}`;
-        const res = await readOrAbsent(() => im.call('group_msg_get_simple', { GroupId: groupId, ReqMsgNumber: 20, ReqMsgSeq: input.reqMsgSeq }));
+        const res = await readOrAbsent(() =>
+          im.call('group_msg_get_simple', { GroupId: groupId, ReqMsgNumber: 20, ReqMsgSeq: input.reqMsgSeq }),
+        );
         const page = res?.RspMsgList ?? [];
         const messages = page.filter((m) => m.IsSystemMsg === 0 && m.IsPlaceMsg === 0);
         ledger.addSeen(
           verifyId,
           scope,
-          messages.map((m) => ({ key: String(m.MsgRandom ?? `seq${m.MsgSeq}`), data: { from: m.From_Account, time: m.MsgTimeStamp, order: [m.MsgSeq, 0], hash: bodyHash(m.MsgBody) } satisfies SeenMessage })),
+          messages.map((m) => ({
+            key: String(m.MsgRandom ?? `seq${m.MsgSeq}`),
+            data: { from: m.From_Account, time: m.MsgTimeStamp, order: [m.MsgSeq, 0], hash: bodyHash(m.MsgBody) } satisfies SeenMessage,
+          })),
         );
         const smallest = Math.min(...page.map((m) => m.MsgSeq));
         if (page.length > 0 && smallest > 1) return { tally: {}, next: smallest - 1 };
@@ -377,9 +481,21 @@ export function createVerifyActivities(deps: { im: ImClient; store: StagingStore
         let last = store.group(groupId)?.createTime ?? 0;
         const expected = store.allGroupMessages(groupId).map((m, earlierInGroup): ExpectedMessage => {
           last = Math.max(m.time, last + 1);
-          return { oldId: m.oldId, key: String(importedMessageIdentity({ earlierInGroup }).random), from: m.from, time: [m.time, last], hash: bodyHash(m.body) };
+          return {
+            oldId: m.oldId,
+            key: String(importedMessageIdentity({ earlierInGroup }).random),
+            from: m.from,
+            time: [m.time, last],
+            hash: bodyHash(m.body),
+          };
         });
-        const { counts, differences } = compareMessages('groupMessages', groupId, expected, ledger.seen<SeenMessage>(verifyId, scope), failed(input.migrationId, 'groupMessage'));
+        const { counts, differences } = compareMessages(
+          'groupMessages',
+          groupId,
+          expected,
+          ledger.seen<SeenMessage>(verifyId, scope),
+          failed(input.migrationId, 'groupMessage'),
+        );
         ledger.settleScope(verifyId, 'groupMessages', groupId, differences, scope);
         return { tally: { groupMessages: counts } };
       }),

@@ -59,7 +59,11 @@ export function createSyncGateway(opts: SyncGatewayOptions): SyncGateway {
     unknownCommands: {},
     rejected: { signature: 0, replay: 0, sourceAddress: 0, sdkAppId: 0, body: 0 },
   };
-  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimitBytes ?? LARGEST_CALLBACK_BODY_BYTES, trustProxy: opts.trustedProxies ?? false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimitBytes ?? LARGEST_CALLBACK_BODY_BYTES,
+    trustProxy: opts.trustedProxies ?? false,
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.get('/health', async () => ({ ok: true }));

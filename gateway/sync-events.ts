@@ -9,7 +9,14 @@ import { CALLBACK_COMMANDS, REST_API_PLATFORM, type CallbackBody } from '../im/c
 import { hasImOriginMarker, type LegacyEvent } from '../legacy/bridge';
 import { toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { SyncJournal } from '../legacy/sync-journal';
-import { syncEventSignal, syncEntityWorkflowId, syncTaskQueue, type SyncDirection, type SyncEntity, type SyncEventRef } from '../workflows/sync-api';
+import {
+  syncEventSignal,
+  syncEntityWorkflowId,
+  syncTaskQueue,
+  type SyncDirection,
+  type SyncEntity,
+  type SyncEventRef,
+} from '../workflows/sync-api';
 import type { entitySyncWorkflow } from '../workflows/sync';
 
 export interface SyncEvent {
@@ -74,8 +81,19 @@ export function fromImCallback(body: CallbackBody, optPlatform: string, admin: s
 
 export function fromLegacyEvent(event: LegacyEvent, groups: GroupIdMapping): SyncEvent {
   // A message is identified by its own id, so a message the old system re-posts under a new event id is still one message.
-  const eventId = event.type === 'message' ? `old:msg:${event.messageId}` : event.type === 'group.message' ? `old:gmsg:${event.groupId}:${event.messageId}` : `old:${event.eventId}`;
-  const base = { eventId, direction: 'oldToNew' as const, kind: event.type, payload: event, echoOf: event.origin ? `write of IM event ${event.origin.eventId}` : undefined };
+  const eventId =
+    event.type === 'message'
+      ? `old:msg:${event.messageId}`
+      : event.type === 'group.message'
+        ? `old:gmsg:${event.groupId}:${event.messageId}`
+        : `old:${event.eventId}`;
+  const base = {
+    eventId,
+    direction: 'oldToNew' as const,
+    kind: event.type,
+    payload: event,
+    echoOf: event.origin ? `write of IM event ${event.origin.eventId}` : undefined,
+  };
   if (event.type === 'message') return { ...base, entity: { kind: 'conversation', users: [toImUserId(event.from), toImUserId(event.to)] } };
   let groupId: string;
   if (event.type === 'group.created') {
@@ -112,7 +130,10 @@ export class TemporalSyncDispatcher implements SyncEventSink {
       args: [{ entity: e.entity }],
       signal: syncEventSignal,
       signalArgs: [{ eventId: e.eventId, direction: e.direction, kind: e.kind }],
-      staticSummary: e.entity.kind === 'group' ? `Live sync of group ${e.entity.groupId}` : `Live sync of the conversation ${[...e.entity.users].sort().join(' ↔ ')}`,
+      staticSummary:
+        e.entity.kind === 'group'
+          ? `Live sync of group ${e.entity.groupId}`
+          : `Live sync of the conversation ${[...e.entity.users].sort().join(' ↔ ')}`,
     });
     return fresh ? 'queued' : 'duplicate';
   }

@@ -40,7 +40,8 @@ export const CALLBACK_MAX_CLOCK_SKEW_S = 60;
  * every member, and a Community group has up to 100,000. Each `{"Member_Account":"…"},` holds a UserID
  * of at most 32 printable ASCII bytes, each at most 2 bytes once JSON-escaped; 64 KB covers the rest.
  */
-export const LARGEST_CALLBACK_BODY_BYTES = COMMUNITY_MAX_MEMBER_COUNT * ('{"Member_Account":""},'.length + 2 * USER_ID_MAX_BYTES) + 64 * 1024;
+export const LARGEST_CALLBACK_BODY_BYTES =
+  COMMUNITY_MAX_MEMBER_COUNT * ('{"Member_Account":""},'.length + 2 * USER_ID_MAX_BYTES) + 64 * 1024;
 
 /** The answer IM expects from a callback receiver. */
 export const CALLBACK_OK = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' } as const;
@@ -52,10 +53,16 @@ export function callbackSign(token: string, requestTime: string | number): strin
 
 export type CallbackSignCheck = { ok: true } | { ok: false; reason: string };
 
-export function verifyCallbackSign(token: string, sign: string | undefined, requestTime: string | undefined, nowS: number): CallbackSignCheck {
+export function verifyCallbackSign(
+  token: string,
+  sign: string | undefined,
+  requestTime: string | undefined,
+  nowS: number,
+): CallbackSignCheck {
   if (!sign || !requestTime) return { ok: false, reason: 'Sign or RequestTime missing' };
   if (!/^\d+$/.test(requestTime)) return { ok: false, reason: 'RequestTime is not a Unix timestamp' };
-  if (Math.abs(nowS - Number(requestTime)) > CALLBACK_MAX_CLOCK_SKEW_S) return { ok: false, reason: 'RequestTime is more than 1 minute off' };
+  if (Math.abs(nowS - Number(requestTime)) > CALLBACK_MAX_CLOCK_SKEW_S)
+    return { ok: false, reason: 'RequestTime is more than 1 minute off' };
   const want = Buffer.from(callbackSign(token, requestTime));
   const got = Buffer.from(sign.toLowerCase());
   if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, reason: 'Sign does not match' };

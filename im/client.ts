@@ -79,7 +79,10 @@ export interface ImRequests {
   };
   admin_set_msg_read: { Report_Account: string; Peer_Account: string; MsgReadTime?: number };
   import_group: GroupFields & { CreateTime?: number };
-  import_group_member: { GroupId: string; MemberList: Array<{ Member_Account: string; Role?: 'Admin'; JoinTime?: number; UnreadMsgNum?: number }> };
+  import_group_member: {
+    GroupId: string;
+    MemberList: Array<{ Member_Account: string; Role?: 'Admin'; JoinTime?: number; UnreadMsgNum?: number }>;
+  };
   import_group_msg: {
     GroupId: string;
     RecentContactFlag?: number;
@@ -126,7 +129,14 @@ export interface ImRequests {
   account_check: { CheckItem: Array<{ UserID: string }> };
   portrait_get: { To_Account: string[]; TagList: string[] };
   friend_get: { From_Account: string; StartIndex: number; StandardSequence?: number; CustomSequence?: number };
-  admin_getroammsg: { Operator_Account: string; Peer_Account: string; MaxCnt: number; MinTime: number; MaxTime: number; LastMsgKey?: string };
+  admin_getroammsg: {
+    Operator_Account: string;
+    Peer_Account: string;
+    MaxCnt: number;
+    MinTime: number;
+    MaxTime: number;
+    LastMsgKey?: string;
+  };
   get_group_info: { GroupIdList: string[]; ResponseFilter?: Record<string, string[]> };
   get_group_member_info: { GroupId: string; Limit?: number; Offset?: number; MemberInfoFilter?: string[] };
   group_msg_get_simple: { GroupId: string; ReqMsgNumber: number; ReqMsgSeq?: number };
@@ -206,7 +216,8 @@ export class ImClient {
     }
     if (status !== 200) throw new ImError(api, TRANSPORT_ERROR_CODE, `HTTP ${status}`, 'retryable');
     const parsed = RESPONSE_SCHEMAS[api].safeParse(typeof data === 'string' ? safeJson(data) : data);
-    if (!parsed.success) throw new ImError(api, RESPONSE_SHAPE_ERROR_CODE, `unexpected response shape: ${parsed.error.issues[0]?.message ?? ''}`, 'retryable');
+    if (!parsed.success)
+      throw new ImError(api, RESPONSE_SHAPE_ERROR_CODE, `unexpected response shape: ${parsed.error.issues[0]?.message ?? ''}`, 'retryable');
     const response = parsed.data as ImResponse<A>;
     if (response.ErrorCode !== 0 || response.ActionStatus !== 'OK') {
       throw new ImError(api, response.ErrorCode, response.ErrorInfo || 'request failed');
@@ -221,7 +232,11 @@ export class ImClient {
     const res = await this.call('multiaccount_import', body);
     const ids = 'Accounts' in body ? body.Accounts : body.AccountList.map((a) => a.UserID);
     const failed = new Set(res.FailAccounts);
-    return ids.map((id) => (failed.has(id) ? { id, ok: false, code: 70402, errorClass: 'invalid', reason: 'IM refused the account (FailAccounts)' } : { id, ok: true, code: 0 }));
+    return ids.map((id) =>
+      failed.has(id)
+        ? { id, ok: false, code: 70402, errorClass: 'invalid', reason: 'IM refused the account (FailAccounts)' }
+        : { id, ok: true, code: 0 },
+    );
   }
 
   async friendImport(body: ImRequests['friend_import']): Promise<ItemOutcome[]> {
@@ -231,19 +246,27 @@ export class ImClient {
     return body.AddFriendItem.map(({ To_Account: id }) => {
       const item = byId.get(id);
       const code = item?.ResultCode ?? (failed.has(id) ? -1 : 0);
-      return code === 0 ? { id, ok: true, code } : { id, ok: false, code, errorClass: classifyImErrorCode(code), reason: item?.ResultInfo ?? 'friend import failed' };
+      return code === 0
+        ? { id, ok: true, code }
+        : { id, ok: false, code, errorClass: classifyImErrorCode(code), reason: item?.ResultInfo ?? 'friend import failed' };
     });
   }
 
   /** Result 1 = added, 2 = already a member (both fine); 0 = failed. */
   async importGroupMember(body: ImRequests['import_group_member']): Promise<ItemOutcome[]> {
     const res = await this.call('import_group_member', body);
-    return memberOutcomes(body.MemberList.map((m) => m.Member_Account), res.MemberList);
+    return memberOutcomes(
+      body.MemberList.map((m) => m.Member_Account),
+      res.MemberList,
+    );
   }
 
   async addGroupMember(body: ImRequests['add_group_member']): Promise<ItemOutcome[]> {
     const res = await this.call('add_group_member', body);
-    return memberOutcomes(body.MemberList.map((m) => m.Member_Account), res.MemberList);
+    return memberOutcomes(
+      body.MemberList.map((m) => m.Member_Account),
+      res.MemberList,
+    );
   }
 
   /** One outcome per message, in request order, with the MsgSeq IM assigned. */
@@ -255,7 +278,13 @@ export class ImClient {
       const id = String(m.Random ?? i);
       return code === 0
         ? { id, ok: true, code, msgSeq: r?.MsgSeq, msgTime: r?.MsgTime }
-        : { id, ok: false, code, errorClass: r ? classifyImErrorCode(code) : 'retryable', reason: r ? 'IM refused the message' : 'no result for this message' };
+        : {
+            id,
+            ok: false,
+            code,
+            errorClass: r ? classifyImErrorCode(code) : 'retryable',
+            reason: r ? 'IM refused the message' : 'no result for this message',
+          };
     });
   }
 
@@ -278,12 +307,24 @@ export class ImClient {
   }
 
   /** A whole one-to-one conversation as `operator` sees it, newest pages first, de-duplicated by MsgKey. */
-  async roamingMessagesAll(operator: string, peer: string, minTime = 0, maxTime = Math.floor(Date.now() / 1000) + 60): Promise<ImResponse<'admin_getroammsg'>['MsgList']> {
+  async roamingMessagesAll(
+    operator: string,
+    peer: string,
+    minTime = 0,
+    maxTime = Math.floor(Date.now() / 1000) + 60,
+  ): Promise<ImResponse<'admin_getroammsg'>['MsgList']> {
     const seen = new Map<string, ImResponse<'admin_getroammsg'>['MsgList'][number]>();
     let lastMsgKey: string | undefined;
     let upper = maxTime;
     for (;;) {
-      const res = await this.call('admin_getroammsg', { Operator_Account: operator, Peer_Account: peer, MaxCnt: 100, MinTime: minTime, MaxTime: upper, LastMsgKey: lastMsgKey });
+      const res = await this.call('admin_getroammsg', {
+        Operator_Account: operator,
+        Peer_Account: peer,
+        MaxCnt: 100,
+        MinTime: minTime,
+        MaxTime: upper,
+        LastMsgKey: lastMsgKey,
+      });
       for (const m of res.MsgList) seen.set(m.MsgKey, m);
       if (res.Complete === 1 || res.MsgList.length === 0 || res.LastMsgKey === undefined) break;
       lastMsgKey = res.LastMsgKey;
@@ -323,7 +364,13 @@ function memberOutcomes(ids: string[], results: Array<{ Member_Account: string; 
   return ids.map((id) => {
     const result = byId.get(id);
     if (result === 1 || result === 2) return { id, ok: true, code: 0 };
-    return { id, ok: false, code: 10019, errorClass: 'missing-reference', reason: result === 3 ? 'awaiting approval' : 'IM did not add the member (Result 0)' };
+    return {
+      id,
+      ok: false,
+      code: 10019,
+      errorClass: 'missing-reference',
+      reason: result === 3 ? 'awaiting approval' : 'IM did not add the member (Result 0)',
+    };
   });
 }
 

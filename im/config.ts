@@ -11,8 +11,12 @@ const regions = Object.keys(IM_REGION_DOMAINS) as [ImRegion, ...ImRegion[]];
 
 export const ImSettings = z.object({
   TIM_SDKAPPID: z.coerce.number({ message: 'expected the numeric SDKAppID' }).int().positive(),
-  TIM_SECRET_KEY: z.string({ message: 'missing (the app SecretKey from the IM console)' }).min(1, 'missing (the app SecretKey from the IM console)'),
-  TIM_ADMIN: z.string({ message: 'missing (an App admin UserID)' }).regex(USER_ID_PATTERN, 'expected an App admin UserID ([A-Za-z0-9_-], at most 32 characters)'),
+  TIM_SECRET_KEY: z
+    .string({ message: 'missing (the app SecretKey from the IM console)' })
+    .min(1, 'missing (the app SecretKey from the IM console)'),
+  TIM_ADMIN: z
+    .string({ message: 'missing (an App admin UserID)' })
+    .regex(USER_ID_PATTERN, 'expected an App admin UserID ([A-Za-z0-9_-], at most 32 characters)'),
   TIM_REGION: z.enum(regions).default('singapore'),
   TIM_BASE_URL: z.string().url().optional(),
   /**
@@ -20,7 +24,11 @@ export const ImSettings = z.object({
    * in the newest docs and its acceptance per region is UNCONFIRMED.
    */
   TIM_ACCOUNT_IMPORT_SHAPE: z.enum(['Accounts', 'AccountList']).default('Accounts'),
-  TIM_REQUEST_TIMEOUT_MS: z.coerce.number().int().gt(IM_SERVER_TIMEOUT_MS, `must exceed IM's own ${IM_SERVER_TIMEOUT_MS} ms`).default(10_000),
+  TIM_REQUEST_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .gt(IM_SERVER_TIMEOUT_MS, `must exceed IM's own ${IM_SERVER_TIMEOUT_MS} ms`)
+    .default(10_000),
   /** How a group's history import keeps App 2.0 posts from overtaking it (im/messages.ts). */
   TIM_GROUP_HISTORY_HANDOFF: z.enum(GROUP_HISTORY_HANDOFFS).default(DEFAULT_GROUP_HISTORY_HANDOFF),
 });

@@ -174,7 +174,11 @@ export const PROFILE_TAGS = {
   birthday: { tag: 'Tag_Profile_IM_BirthDay', kind: 'uint32' },
   location: { tag: 'Tag_Profile_IM_Location', kind: 'string', maxBytes: 16 },
   signature: { tag: 'Tag_Profile_IM_SelfSignature', kind: 'string', maxBytes: 500 },
-  allowType: { tag: 'Tag_Profile_IM_AllowType', kind: 'string', values: ['AllowType_Type_NeedConfirm', 'AllowType_Type_AllowAny', 'AllowType_Type_DenyAny'] },
+  allowType: {
+    tag: 'Tag_Profile_IM_AllowType',
+    kind: 'string',
+    values: ['AllowType_Type_NeedConfirm', 'AllowType_Type_AllowAny', 'AllowType_Type_DenyAny'],
+  },
   language: { tag: 'Tag_Profile_IM_Language', kind: 'uint32' },
   faceUrl: { tag: 'Tag_Profile_IM_Image', kind: 'string', maxBytes: 500 },
   adminForbidType: { tag: 'Tag_Profile_IM_AdminForbidType', kind: 'string', values: ['AdminForbid_Type_None', 'AdminForbid_Type_SendOut'] },

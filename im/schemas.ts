@@ -32,7 +32,10 @@ const RoamMsg = z.object({
 const GroupMember = z.object({
   Member_Account: z.string(),
   // One doc example shows "Member " with a trailing space.
-  Role: z.string().transform((r) => r.trim()).optional(),
+  Role: z
+    .string()
+    .transform((r) => r.trim())
+    .optional(),
   JoinTime: int.optional(),
   MsgSeq: int.optional(),
   MsgFlag: z.string().optional(),
@@ -46,7 +49,10 @@ export const RESPONSE_SCHEMAS = {
   account_import: BaseResponse,
   portrait_set: BaseResponse,
   friend_import: BaseResponse.extend({
-    ResultItem: z.array(z.object({ To_Account: z.string(), ResultCode: int, ResultInfo: z.string().optional() })).optional().default([]),
+    ResultItem: z
+      .array(z.object({ To_Account: z.string(), ResultCode: int, ResultInfo: z.string().optional() }))
+      .optional()
+      .default([]),
     Fail_Account: z.array(z.string()).optional().default([]),
   }),
   importmsg: BaseResponse,
@@ -54,7 +60,10 @@ export const RESPONSE_SCHEMAS = {
   import_group: BaseResponse.extend({ GroupId: z.string().optional() }),
   import_group_member: BaseResponse.extend({ MemberList: z.array(MemberResult).optional().default([]) }),
   import_group_msg: BaseResponse.extend({
-    ImportMsgResult: z.array(z.object({ Result: int, MsgSeq: int.optional(), MsgTime: int.optional() })).optional().default([]),
+    ImportMsgResult: z
+      .array(z.object({ Result: int, MsgSeq: int.optional(), MsgTime: int.optional() }))
+      .optional()
+      .default([]),
   }),
   set_unread_msg_num: BaseResponse,
   sendmsg: BaseResponse.extend({ MsgTime: int.optional(), MsgKey: z.string().optional(), MsgId: z.string().optional() }),
@@ -72,13 +81,23 @@ export const RESPONSE_SCHEMAS = {
   }),
   portrait_get: BaseResponse.extend({
     UserProfileItem: z
-      .array(z.object({ To_Account: z.string(), ProfileItem: z.array(TagValue).optional().default([]), ResultCode: int.optional().default(0), ResultInfo: z.string().optional() }))
+      .array(
+        z.object({
+          To_Account: z.string(),
+          ProfileItem: z.array(TagValue).optional().default([]),
+          ResultCode: int.optional().default(0),
+          ResultInfo: z.string().optional(),
+        }),
+      )
       .optional()
       .default([]),
     Fail_Account: z.array(z.string()).optional().default([]),
   }),
   friend_get: BaseResponse.extend({
-    UserDataItem: z.array(z.object({ To_Account: z.string(), ValueItem: z.array(TagValue).optional().default([]) })).optional().default([]),
+    UserDataItem: z
+      .array(z.object({ To_Account: z.string(), ValueItem: z.array(TagValue).optional().default([]) }))
+      .optional()
+      .default([]),
     StandardSequence: int.optional(),
     CustomSequence: int.optional(),
     FriendNum: int.optional(),

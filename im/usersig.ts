@@ -82,9 +82,7 @@ export function userSigHmac(secretKey: string, doc: Omit<DecodedUserSig, 'TLS.si
   return createHmac('sha256', secretKey).update(content).digest('base64');
 }
 
-export type UserSigCheck =
-  | { ok: true; identifier: string; expiresAtS: number }
-  | { ok: false; code: number; reason: string };
+export type UserSigCheck = { ok: true; identifier: string; expiresAtS: number } | { ok: false; code: number; reason: string };
 
 /**
  * Verify a UserSig as IM does. Error codes are IM's: 70002 empty, 70003 malformed, 70014

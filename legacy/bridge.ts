@@ -23,13 +23,24 @@ export function bridgeSignature(secret: string, timestamp: string | number, body
 }
 
 export function signedBridgeHeaders(secret: string, body: string, nowS = Math.floor(Date.now() / 1000)): Record<string, string> {
-  return { 'content-type': 'application/json', [BRIDGE_HEADERS.timestamp]: String(nowS), [BRIDGE_HEADERS.signature]: bridgeSignature(secret, nowS, body) };
+  return {
+    'content-type': 'application/json',
+    [BRIDGE_HEADERS.timestamp]: String(nowS),
+    [BRIDGE_HEADERS.signature]: bridgeSignature(secret, nowS, body),
+  };
 }
 
-export function verifyBridgeSignature(secret: string, timestamp: string | undefined, signature: string | undefined, body: string, nowS: number): { ok: true } | { ok: false; reason: string } {
+export function verifyBridgeSignature(
+  secret: string,
+  timestamp: string | undefined,
+  signature: string | undefined,
+  body: string,
+  nowS: number,
+): { ok: true } | { ok: false; reason: string } {
   if (!timestamp || !signature) return { ok: false, reason: `${BRIDGE_HEADERS.timestamp} or ${BRIDGE_HEADERS.signature} header missing` };
   if (!/^\d+$/.test(timestamp)) return { ok: false, reason: `${BRIDGE_HEADERS.timestamp} is not a Unix timestamp in seconds` };
-  if (Math.abs(nowS - Number(timestamp)) > BRIDGE_MAX_CLOCK_SKEW_S) return { ok: false, reason: `${BRIDGE_HEADERS.timestamp} is more than ${BRIDGE_MAX_CLOCK_SKEW_S} s off` };
+  if (Math.abs(nowS - Number(timestamp)) > BRIDGE_MAX_CLOCK_SKEW_S)
+    return { ok: false, reason: `${BRIDGE_HEADERS.timestamp} is more than ${BRIDGE_MAX_CLOCK_SKEW_S} s off` };
   const want = Buffer.from(bridgeSignature(secret, timestamp, body));
   const got = Buffer.from(signature.toLowerCase());
   if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, reason: `${BRIDGE_HEADERS.signature} does not match` };
@@ -52,13 +63,43 @@ const groupProfile = {
 
 /** What happened in the old system, as it tells the gateway and as the tool asks it to apply. */
 const change = {
-  message: z.object({ type: z.literal('message'), messageId: id, from: id, to: id, time, body: MsgBody, cloudCustomData: z.string().optional() }),
-  'group.created': z.object({ ...groupProfile, type: z.literal('group.created'), groupId: id, groupType: z.enum(GROUP_TYPES), owner: id.optional(), name: z.string().min(1), members: z.array(id).default([]), time }),
+  message: z.object({
+    type: z.literal('message'),
+    messageId: id,
+    from: id,
+    to: id,
+    time,
+    body: MsgBody,
+    cloudCustomData: z.string().optional(),
+  }),
+  'group.created': z.object({
+    ...groupProfile,
+    type: z.literal('group.created'),
+    groupId: id,
+    groupType: z.enum(GROUP_TYPES),
+    owner: id.optional(),
+    name: z.string().min(1),
+    members: z.array(id).default([]),
+    time,
+  }),
   'group.disbanded': z.object({ type: z.literal('group.disbanded'), groupId: id, time }),
-  'group.profile_changed': z.object({ type: z.literal('group.profile_changed'), groupId: id, time, changes: z.object(groupProfile).refine((c) => Object.keys(c).length > 0, 'no field changed') }),
+  'group.profile_changed': z.object({
+    type: z.literal('group.profile_changed'),
+    groupId: id,
+    time,
+    changes: z.object(groupProfile).refine((c) => Object.keys(c).length > 0, 'no field changed'),
+  }),
   'group.members_added': z.object({ type: z.literal('group.members_added'), groupId: id, members: z.array(id).min(1), time }),
   'group.members_removed': z.object({ type: z.literal('group.members_removed'), groupId: id, members: z.array(id).min(1), time }),
-  'group.message': z.object({ type: z.literal('group.message'), messageId: id, groupId: id, from: id, time, body: MsgBody, cloudCustomData: z.string().optional() }),
+  'group.message': z.object({
+    type: z.literal('group.message'),
+    messageId: id,
+    groupId: id,
+    from: id,
+    time,
+    body: MsgBody,
+    cloudCustomData: z.string().optional(),
+  }),
 };
 type Changes = typeof change;
 const withEvent = <K extends keyof Changes>(k: K) => change[k].extend({ eventId: id, origin: Origin.optional() });
@@ -105,7 +146,9 @@ export const IM_ORIGIN_VALUE = 'legacy';
 export function withImOriginMarker(cloudCustomData: string | undefined): string {
   const parsed = parseObject(cloudCustomData);
   if (parsed) return JSON.stringify({ ...parsed, [IM_ORIGIN_KEY]: IM_ORIGIN_VALUE });
-  return JSON.stringify(cloudCustomData === undefined ? { [IM_ORIGIN_KEY]: IM_ORIGIN_VALUE } : { [IM_ORIGIN_KEY]: IM_ORIGIN_VALUE, cloudCustomData });
+  return JSON.stringify(
+    cloudCustomData === undefined ? { [IM_ORIGIN_KEY]: IM_ORIGIN_VALUE } : { [IM_ORIGIN_KEY]: IM_ORIGIN_VALUE, cloudCustomData },
+  );
 }
 
 export function hasImOriginMarker(cloudCustomData: string | undefined): boolean {

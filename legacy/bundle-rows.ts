@@ -13,7 +13,8 @@ export type StoreRow = [StoreTable, ...Array<string | number | null>];
 export function createRowBuilder(): { [E in BundleEntity]: (r: BundleRecord<E>) => StoreRow[] } {
   const groupTypes = new Map<string, GroupType>();
   const imGroup = (oldId: string) => toImGroupId(oldId, groupTypes.get(oldId) ?? 'Public');
-  const mapping = (kind: 'user' | 'group', oldId: string, imId: string): StoreRow[] => (oldId === imId ? [] : [['idMap', kind, oldId, imId]]);
+  const mapping = (kind: 'user' | 'group', oldId: string, imId: string): StoreRow[] =>
+    oldId === imId ? [] : [['idMap', kind, oldId, imId]];
   return {
     accounts: (a) => {
       const imId = toImUserId(a.id);
@@ -24,7 +25,10 @@ export function createRowBuilder(): { [E in BundleEntity]: (r: BundleRecord<E>) 
       groupTypes.set(g.id, g.type);
       const imId = toImGroupId(g.id, g.type);
       const { id: _id, type, ...data } = g;
-      return [...mapping('group', g.id, imId), ['group', imId, g.id, type, JSON.stringify({ ...data, owner: g.owner !== undefined ? toImUserId(g.owner) : undefined })]];
+      return [
+        ...mapping('group', g.id, imId),
+        ['group', imId, g.id, type, JSON.stringify({ ...data, owner: g.owner !== undefined ? toImUserId(g.owner) : undefined })],
+      ];
     },
     friendships: (f) => {
       const { owner, friend, ...data } = f;

@@ -65,7 +65,10 @@ export const FriendshipRecord = z.object({
   owner: oldId,
   friend: oldId,
   remark: text(FRIEND_RULES.remarkMaxBytes).optional(),
-  groups: z.array(z.string().min(1).refine(maxBytes(FRIEND_RULES.groupNameMaxBytes), `longer than ${FRIEND_RULES.groupNameMaxBytes} bytes`)).max(FRIEND_RULES.maxGroupsPerUser).optional(),
+  groups: z
+    .array(z.string().min(1).refine(maxBytes(FRIEND_RULES.groupNameMaxBytes), `longer than ${FRIEND_RULES.groupNameMaxBytes} bytes`))
+    .max(FRIEND_RULES.maxGroupsPerUser)
+    .optional(),
   /** Keyword of `AddSource_Type_<addSource>`, e.g. "Android". */
   addSource: keyword,
   addWording: text(FRIEND_RULES.addWordingMaxBytes).optional(),
@@ -75,7 +78,8 @@ export const FriendshipRecord = z.object({
 });
 export type FriendshipRecord = z.infer<typeof FriendshipRecord>;
 
-const sizedMessage = <T extends { body: unknown; cloudCustomData?: string }>(m: T) => messageBytes(m.body, m.cloudCustomData) <= MAX_MESSAGE_BYTES;
+const sizedMessage = <T extends { body: unknown; cloudCustomData?: string }>(m: T) =>
+  messageBytes(m.body, m.cloudCustomData) <= MAX_MESSAGE_BYTES;
 const SIZE_ERROR = { message: `message larger than IM's ${MAX_MESSAGE_BYTES / 1024} KB limit`, path: ['body'] };
 
 export const MessageRecord = z
@@ -98,7 +102,10 @@ export const GroupRecord = z.object({
   id: oldId,
   type: z.enum(GROUP_TYPES),
   owner: oldId.optional(),
-  name: z.string().min(1, 'must not be empty').refine(maxBytes(GROUP_FIELD_MAX_BYTES.Name), `longer than ${GROUP_FIELD_MAX_BYTES.Name} bytes`),
+  name: z
+    .string()
+    .min(1, 'must not be empty')
+    .refine(maxBytes(GROUP_FIELD_MAX_BYTES.Name), `longer than ${GROUP_FIELD_MAX_BYTES.Name} bytes`),
   introduction: text(GROUP_FIELD_MAX_BYTES.Introduction).optional(),
   notification: text(GROUP_FIELD_MAX_BYTES.Notification).optional(),
   faceUrl: text(GROUP_FIELD_MAX_BYTES.FaceUrl).optional(),

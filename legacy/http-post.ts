@@ -7,15 +7,27 @@
 import http from 'node:http';
 import https from 'node:https';
 
-const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
 
-export function postJson(url: string | URL, body: string, headers: Record<string, string>, timeoutMs: number): Promise<{ ok: boolean; status: number; text: string }> {
+export function postJson(
+  url: string | URL,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ ok: boolean; status: number; text: string }> {
   const target = typeof url === 'string' ? new URL(url) : url;
   const secure = target.protocol === 'https:';
   return new Promise((resolve, reject) => {
     const req = (secure ? https : http).request(
       target,
-      { method: 'POST', agent: agents[secure ? 'https:' : 'http:'], headers: { 'content-type': 'application/json', ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      {
+        method: 'POST',
+        agent: agents[secure ? 'https:' : 'http:'],
+        headers: { 'content-type': 'application/json', ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

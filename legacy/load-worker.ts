@@ -19,7 +19,12 @@ export type LoadWorkerMessage =
   | { type: 'done'; summary: import('./validate').ValidationSummary }
   | { type: 'error'; message: string };
 
-const { dir, maxErrors, only, inFlight: shared } = workerData as { dir: string; maxErrors?: number; only: BundleEntity[]; inFlight: SharedArrayBuffer };
+const {
+  dir,
+  maxErrors,
+  only,
+  inFlight: shared,
+} = workerData as { dir: string; maxErrors?: number; only: BundleEntity[]; inFlight: SharedArrayBuffer };
 const inFlight = new Int32Array(shared);
 const post = (m: LoadWorkerMessage) => parentPort!.postMessage(m);
 const rowsOf = createRowBuilder();

@@ -51,7 +51,13 @@ export function planMigration(db: Database.Database, limits: ApiLimitTable, opts
   const count = (sql: string, ...params: unknown[]) => (db.prepare(sql).get(...params) as { n: number | null }).n ?? 0;
   const importable = `group_id IN (SELECT im_id FROM groups WHERE type NOT IN (${NON_IMPORTABLE}))`;
   const perCall = (api: ImApiName) => limits[api].maxItems;
-  const phase = (name: string, api: ImApiName, items: number, calls: number): PhasePlan => ({ phase: name, api, items, calls, seconds: calls / limits[api].callsPerSecond });
+  const phase = (name: string, api: ImApiName, items: number, calls: number): PhasePlan => ({
+    phase: name,
+    api,
+    items,
+    calls,
+    seconds: calls / limits[api].callsPerSecond,
+  });
 
   const accounts = count('SELECT COUNT(*) AS n FROM accounts');
   const phases = [
@@ -61,24 +67,40 @@ export function planMigration(db: Database.Database, limits: ApiLimitTable, opts
       'friends',
       'friend_import',
       count('SELECT COUNT(*) AS n FROM friendships'),
-      count(`SELECT SUM((n + ${perCall('friend_import')} - 1) / ${perCall('friend_import')}) AS n FROM (SELECT COUNT(*) AS n FROM friendships GROUP BY owner)`),
+      count(
+        `SELECT SUM((n + ${perCall('friend_import')} - 1) / ${perCall('friend_import')}) AS n FROM (SELECT COUNT(*) AS n FROM friendships GROUP BY owner)`,
+      ),
     ),
     phase('messages', 'importmsg', count('SELECT COUNT(*) AS n FROM messages'), count('SELECT COUNT(*) AS n FROM messages')),
     phase('readMarks', 'admin_set_msg_read', count('SELECT COUNT(*) AS n FROM read_marks'), count('SELECT COUNT(*) AS n FROM read_marks')),
-    phase('groups', 'import_group', count(`SELECT COUNT(*) AS n FROM groups WHERE type NOT IN (${NON_IMPORTABLE})`), count(`SELECT COUNT(*) AS n FROM groups WHERE type NOT IN (${NON_IMPORTABLE})`)),
+    phase(
+      'groups',
+      'import_group',
+      count(`SELECT COUNT(*) AS n FROM groups WHERE type NOT IN (${NON_IMPORTABLE})`),
+      count(`SELECT COUNT(*) AS n FROM groups WHERE type NOT IN (${NON_IMPORTABLE})`),
+    ),
     phase(
       'members',
       'import_group_member',
       count(`SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable}`),
-      count(`SELECT SUM((n + ${perCall('import_group_member')} - 1) / ${perCall('import_group_member')}) AS n FROM (SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable} GROUP BY group_id)`),
+      count(
+        `SELECT SUM((n + ${perCall('import_group_member')} - 1) / ${perCall('import_group_member')}) AS n FROM (SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable} GROUP BY group_id)`,
+      ),
     ),
     phase(
       'groupMessages',
       'import_group_msg',
       count(`SELECT COUNT(*) AS n FROM group_messages WHERE ${importable}`),
-      count(`SELECT SUM((n + ${perCall('import_group_msg')} - 1) / ${perCall('import_group_msg')}) AS n FROM (SELECT COUNT(*) AS n FROM group_messages WHERE ${importable} GROUP BY group_id)`),
+      count(
+        `SELECT SUM((n + ${perCall('import_group_msg')} - 1) / ${perCall('import_group_msg')}) AS n FROM (SELECT COUNT(*) AS n FROM group_messages WHERE ${importable} GROUP BY group_id)`,
+      ),
     ),
-    phase('unreadCounts', 'set_unread_msg_num', count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable}`), count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable}`)),
+    phase(
+      'unreadCounts',
+      'set_unread_msg_num',
+      count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable}`),
+      count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable}`),
+    ),
   ];
   const [accountPhase, ...others] = phases;
   const secondsByApi = new Map<ImApiName, number>();
@@ -87,7 +109,9 @@ export function planMigration(db: Database.Database, limits: ApiLimitTable, opts
   // Verification: one read call per page; admin_getroammsg and group_msg_get_simple page by their own sizes.
   const readSeconds = (api: ImApiName, calls: number) => calls / limits[api].callsPerSecond;
   const pages = (api: ImApiName, table: string, key: string, where = '1 = 1') =>
-    count(`SELECT SUM((n + ${IM_APIS[api].maxItems} - 1) / ${IM_APIS[api].maxItems}) AS n FROM (SELECT COUNT(*) AS n FROM ${table} WHERE ${where} GROUP BY ${key})`);
+    count(
+      `SELECT SUM((n + ${IM_APIS[api].maxItems} - 1) / ${IM_APIS[api].maxItems}) AS n FROM (SELECT COUNT(*) AS n FROM ${table} WHERE ${where} GROUP BY ${key})`,
+    );
   const verifySeconds = Math.max(
     readSeconds('account_check', Math.ceil(accounts / IM_APIS.account_check.maxItems)),
     readSeconds('friend_get', count('SELECT COUNT(DISTINCT owner) AS n FROM friendships')),
@@ -111,7 +135,9 @@ export function planMigration(db: Database.Database, limits: ApiLimitTable, opts
     },
     visibility: {
       roamingDays: opts.roamingDays,
-      messagesOlderThanRetention: count('SELECT COUNT(*) AS n FROM messages WHERE time < ?', oldest) + count(`SELECT COUNT(*) AS n FROM group_messages WHERE time < ? AND ${importable}`, oldest),
+      messagesOlderThanRetention:
+        count('SELECT COUNT(*) AS n FROM messages WHERE time < ?', oldest) +
+        count(`SELECT COUNT(*) AS n FROM group_messages WHERE time < ? AND ${importable}`, oldest),
       messages: count('SELECT COUNT(*) AS n FROM messages') + count(`SELECT COUNT(*) AS n FROM group_messages WHERE ${importable}`),
       membersMissingEarlierHistory: count(`SELECT COUNT(*) AS n ${groupMembersMissingHistory}`),
       groupsAffected: count(`SELECT COUNT(DISTINCT m.group_id) AS n ${groupMembersMissingHistory}`),
@@ -152,6 +178,10 @@ export function formatPlan(plan: MigrationPlan, existingAccounts?: { existing: n
     `  ${v.membersMissingEarlierHistory} member(s) of ${v.groupsAffected} group(s) joined after some of their group's messages: ` +
       'in Private, Public and Community groups they will not see those unless "view messages from before joining" is switched on in the console.',
   ];
-  if (existingAccounts) lines.push('', `Accounts already in IM (account_check): ${existingAccounts.existing} of ${existingAccounts.checked}: importing them again is harmless.`);
+  if (existingAccounts)
+    lines.push(
+      '',
+      `Accounts already in IM (account_check): ${existingAccounts.existing} of ${existingAccounts.checked}: importing them again is harmless.`,
+    );
   return lines.join('\n');
 }

@@ -115,22 +115,61 @@ export async function writeSampleBundle(dir: string, opts: SampleOptions): Promi
     pairs.add(`${a}|${b}`);
     pairs.add(`${b}|${a}`);
     const since = start + Math.floor(rand() * 100 * 86400);
-    await out.write('friendships', { owner: a, friend: b, remark: rand() < 0.3 ? `Friend ${b}` : undefined, groups: rand() < 0.4 ? ['Family'] : undefined, addSource: 'Android', addTime: since });
+    await out.write('friendships', {
+      owner: a,
+      friend: b,
+      remark: rand() < 0.3 ? `Friend ${b}` : undefined,
+      groups: rand() < 0.4 ? ['Family'] : undefined,
+      addSource: 'Android',
+      addTime: since,
+    });
     await out.write('friendships', { owner: b, friend: a, addSource: 'iOS', addWording: 'Hi!', addTime: since });
   }
 
   const element = (i: number): MsgElement => {
     switch (i % 10) {
       case 1:
-        return { MsgType: 'TIMImageElem', MsgContent: { UUID: `img-${i}`, ImageFormat: 3, ImageInfoArray: [{ Type: 1, Size: 2048, Width: 640, Height: 480, URL: `https://cdn.example.com/img/${i}.png` }] } };
+        return {
+          MsgType: 'TIMImageElem',
+          MsgContent: {
+            UUID: `img-${i}`,
+            ImageFormat: 3,
+            ImageInfoArray: [{ Type: 1, Size: 2048, Width: 640, Height: 480, URL: `https://cdn.example.com/img/${i}.png` }],
+          },
+        };
       case 2:
-        return { MsgType: 'TIMFileElem', MsgContent: { Url: `https://cdn.example.com/f/${i}.pdf`, UUID: `file-${i}`, FileSize: 10240, FileName: `report-${i}.pdf`, Download_Flag: 2 } };
+        return {
+          MsgType: 'TIMFileElem',
+          MsgContent: {
+            Url: `https://cdn.example.com/f/${i}.pdf`,
+            UUID: `file-${i}`,
+            FileSize: 10240,
+            FileName: `report-${i}.pdf`,
+            Download_Flag: 2,
+          },
+        };
       case 3:
-        return { MsgType: 'TIMSoundElem', MsgContent: { Url: `https://cdn.example.com/s/${i}.m4a`, UUID: `snd-${i}`, Size: 4096, Second: 5, Download_Flag: 2 } };
+        return {
+          MsgType: 'TIMSoundElem',
+          MsgContent: { Url: `https://cdn.example.com/s/${i}.m4a`, UUID: `snd-${i}`, Size: 4096, Second: 5, Download_Flag: 2 },
+        };
       case 4:
         return {
           MsgType: 'TIMVideoFileElem',
-          MsgContent: { VideoUrl: `https://cdn.example.com/v/${i}.mp4`, VideoUUID: `vid-${i}`, VideoSize: 99999, VideoSecond: 12, VideoFormat: 'mp4', VideoDownloadFlag: 2, ThumbUrl: `https://cdn.example.com/v/${i}.jpg`, ThumbUUID: `th-${i}`, ThumbWidth: 320, ThumbHeight: 240, ThumbFormat: 'JPG', ThumbDownloadFlag: 2 },
+          MsgContent: {
+            VideoUrl: `https://cdn.example.com/v/${i}.mp4`,
+            VideoUUID: `vid-${i}`,
+            VideoSize: 99999,
+            VideoSecond: 12,
+            VideoFormat: 'mp4',
+            VideoDownloadFlag: 2,
+            ThumbUrl: `https://cdn.example.com/v/${i}.jpg`,
+            ThumbUUID: `th-${i}`,
+            ThumbWidth: 320,
+            ThumbHeight: 240,
+            ThumbFormat: 'JPG',
+            ThumbDownloadFlag: 2,
+          },
         };
       case 5:
         return { MsgType: 'TIMLocationElem', MsgContent: { Desc: 'Office', Latitude: 22.54, Longitude: 113.93 } };
@@ -151,7 +190,14 @@ export async function writeSampleBundle(dir: string, opts: SampleOptions): Promi
     let to = users[heavy(users.length)];
     if (to === from) to = users[(users.indexOf(from) + 1) % users.length];
     time += rand() < 0.1 ? 0 : 1 + Math.floor(rand() * ((end - start) / Math.max(1, opts.messages)) * 1.8);
-    await out.write('messages', { id: `c2c-${i}`, from, to, time: Math.min(time, end), body: [element(i)], cloudCustomData: i % 13 === 0 ? '{"via":"old-app"}' : undefined });
+    await out.write('messages', {
+      id: `c2c-${i}`,
+      from,
+      to,
+      time: Math.min(time, end),
+      body: [element(i)],
+      cloudCustomData: i % 13 === 0 ? '{"via":"old-app"}' : undefined,
+    });
     if (rand() < 0.7) lastRead.set(`${to}|${from}`, Math.min(time, end));
   }
   for (const [key, readUpTo] of lastRead) {
@@ -193,13 +239,25 @@ export async function writeSampleBundle(dir: string, opts: SampleOptions): Promi
     const g = groups[heavy(groups.length)];
     const t = (groupLast.get(g.id) ?? g.createTime) + (rand() < 0.1 ? 0 : 1 + Math.floor(rand() * 3000));
     groupLast.set(g.id, t);
-    await out.write('groupMessages', { id: `grp-${i}`, group: g.id, from: pick(memberLists.get(g.id)!), time: Math.min(t, end), body: [element(i + 3)] });
+    await out.write('groupMessages', {
+      id: `grp-${i}`,
+      group: g.id,
+      from: pick(memberLists.get(g.id)!),
+      time: Math.min(t, end),
+      body: [element(i + 3)],
+    });
     groupCounts.set(g.id, (groupCounts.get(g.id) ?? 0) + 1);
   }
   for (const g of groups) {
     for (const [j, account] of memberLists.get(g.id)!.entries()) {
       const unread = j > 0 && rand() < 0.5 ? Math.floor(rand() * Math.min(20, groupCounts.get(g.id) ?? 0)) : 0;
-      await out.write('groupMembers', { group: g.id, account, role: account === g.owner ? 'owner' : j % 7 === 1 ? 'admin' : 'member', joinTime: g.createTime + 1 + j, unread });
+      await out.write('groupMembers', {
+        group: g.id,
+        account,
+        role: account === g.owner ? 'owner' : j % 7 === 1 ? 'admin' : 'member',
+        joinTime: g.createTime + 1 + j,
+        unread,
+      });
     }
   }
 
@@ -215,11 +273,34 @@ export async function writeSampleBundle(dir: string, opts: SampleOptions): Promi
     await bad('groups', 2, JSON.stringify({ id: 'bad-type', type: 'Channel', name: 'Nope' }));
     await bad('friendships', 3, JSON.stringify({ owner: users[0], friend: 'ghost', addSource: 'Web' }));
     await bad('messages', 4, JSON.stringify({ id: 'err-1', from: users[0], to: 'ghost', time: end - 10, body: text('to nobody') }));
-    await bad('messages', 5, JSON.stringify({ id: 'err-2', from: users[0], to: users[1], time: end - 9, body: text('x'.repeat(13 * 1024)) }));
-    await bad('messages', 6, JSON.stringify({ id: 'err-3', from: users[0], to: users[1], time: end - 8, body: [{ MsgType: 'TIMImageElem', MsgContent: { ImageFormat: 3, ImageInfoArray: [{ Type: 1, Width: 1, Height: 1, URL: 'https://x/y.png' }] } }] }));
+    await bad(
+      'messages',
+      5,
+      JSON.stringify({ id: 'err-2', from: users[0], to: users[1], time: end - 9, body: text('x'.repeat(13 * 1024)) }),
+    );
+    await bad(
+      'messages',
+      6,
+      JSON.stringify({
+        id: 'err-3',
+        from: users[0],
+        to: users[1],
+        time: end - 8,
+        body: [
+          {
+            MsgType: 'TIMImageElem',
+            MsgContent: { ImageFormat: 3, ImageInfoArray: [{ Type: 1, Width: 1, Height: 1, URL: 'https://x/y.png' }] },
+          },
+        ],
+      }),
+    );
     await bad('messages', 7, JSON.stringify({ id: 'err-4', from: users[0], to: users[1], time: end * 1000, body: text('ms') }));
     await bad('groupMembers', 8, JSON.stringify({ group: 'no-such-group', account: users[0] }));
-    await bad('groupMessages', 9, JSON.stringify({ id: 'grp-0', group: groups[0].id, from: groups[0].owner, time: end - 5, body: text('dup') }));
+    await bad(
+      'groupMessages',
+      9,
+      JSON.stringify({ id: 'grp-0', group: groups[0].id, from: groups[0].owner, time: end - 5, body: text('dup') }),
+    );
   }
   await out.close();
   return { dir, counts: { ...out.lines }, errors };

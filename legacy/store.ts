@@ -78,7 +78,8 @@ CREATE INDEX IF NOT EXISTS read_marks_by_owner ON read_marks (conv_owner, reader
 CREATE INDEX IF NOT EXISTS group_messages_by_group ON group_messages (group_id, time, ordinal);
 `;
 
-const DROP_INDEXES = 'DROP INDEX IF EXISTS messages_by_conversation; DROP INDEX IF EXISTS read_marks_by_owner; DROP INDEX IF EXISTS group_messages_by_group;';
+const DROP_INDEXES =
+  'DROP INDEX IF EXISTS messages_by_conversation; DROP INDEX IF EXISTS read_marks_by_owner; DROP INDEX IF EXISTS group_messages_by_group;';
 
 /**
  * A message's `ordinal` is its place in the loads: the bundle's line order, after every message an
@@ -93,7 +94,8 @@ const EARLIER_IN_SECOND = `(SELECT COUNT(*) FROM messages e
  * pages below leave accepted items out, so every run after the first is incremental. `id2` is the
  * second id of a pair item ('' for single ids).
  */
-const notAccepted = (kind: AcceptedKind, id: string, id2 = "''") => `NOT EXISTS (SELECT 1 FROM accepted a WHERE a.kind = '${kind}' AND a.id = ${id} AND a.id2 = ${id2})`;
+const notAccepted = (kind: AcceptedKind, id: string, id2 = "''") =>
+  `NOT EXISTS (SELECT 1 FROM accepted a WHERE a.kind = '${kind}' AND a.id = ${id} AND a.id2 = ${id2})`;
 const acceptedKey = (id: AcceptedId): [string, string] => (typeof id === 'string' ? [id, ''] : [id[0], id[1]]);
 
 /**
@@ -114,7 +116,8 @@ const STALE_ON_CHANGE: Partial<Record<StoreRow[0], Array<{ kind: AcceptedKind; i
 };
 
 const encode = (parts: Array<string | number>): string => JSON.stringify(parts);
-const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T => (cursor === undefined ? fallback : (JSON.parse(cursor) as T));
+const decode = <T extends Array<string | number>>(cursor: string | undefined, fallback: T): T =>
+  cursor === undefined ? fallback : (JSON.parse(cursor) as T);
 /** Below every real key: '' sorts first, -1 precedes every timestamp. */
 const START = '';
 /**
@@ -170,17 +173,27 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const started = Date.now();
     const loaded = Object.fromEntries(BUNDLE_ENTITIES.map((e) => [e, 0])) as Record<BundleEntity, number>;
     const upsert = {
-      idMap: this.db.prepare('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO UPDATE SET im_id = excluded.im_id'),
-      account: this.db.prepare('INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile WHERE profile IS NOT excluded.profile OR old_id IS NOT excluded.old_id'),
-      friendship: this.db.prepare('INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data WHERE data IS NOT excluded.data'),
+      idMap: this.db.prepare(
+        'INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO UPDATE SET im_id = excluded.im_id',
+      ),
+      account: this.db.prepare(
+        'INSERT INTO accounts (im_id, old_id, profile) VALUES (?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, profile = excluded.profile WHERE profile IS NOT excluded.profile OR old_id IS NOT excluded.old_id',
+      ),
+      friendship: this.db.prepare(
+        'INSERT INTO friendships (owner, friend, data) VALUES (?, ?, ?) ON CONFLICT (owner, friend) DO UPDATE SET data = excluded.data WHERE data IS NOT excluded.data',
+      ),
       message: this.db.prepare(
         `INSERT INTO messages (old_id, conv_owner, conv_peer, sender, receiver, time, body, cloud, ordinal)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (old_id) DO UPDATE SET conv_owner = excluded.conv_owner, conv_peer = excluded.conv_peer, sender = excluded.sender,
            receiver = excluded.receiver, time = excluded.time, body = excluded.body, cloud = excluded.cloud`,
       ),
-      readMark: this.db.prepare('INSERT INTO read_marks (reader, peer, conv_owner, read_up_to) VALUES (?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET read_up_to = excluded.read_up_to WHERE read_up_to IS NOT excluded.read_up_to'),
-      group: this.db.prepare('INSERT INTO groups (im_id, old_id, type, data) VALUES (?, ?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, type = excluded.type, data = excluded.data'),
+      readMark: this.db.prepare(
+        'INSERT INTO read_marks (reader, peer, conv_owner, read_up_to) VALUES (?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET read_up_to = excluded.read_up_to WHERE read_up_to IS NOT excluded.read_up_to',
+      ),
+      group: this.db.prepare(
+        'INSERT INTO groups (im_id, old_id, type, data) VALUES (?, ?, ?, ?) ON CONFLICT (im_id) DO UPDATE SET old_id = excluded.old_id, type = excluded.type, data = excluded.data',
+      ),
       member: this.db.prepare(
         `INSERT INTO group_members (group_id, account, role, join_time, unread) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (group_id, account) DO UPDATE SET role = excluded.role, join_time = excluded.join_time, unread = excluded.unread
@@ -201,7 +214,8 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     this.db.exec(DROP_INDEXES);
     this.db.exec('BEGIN');
     // Each thread posts its file's rows in line order: new messages go after every one held already.
-    const lastOrdinal = (table: string) => (this.db.prepare(`SELECT COALESCE(MAX(ordinal), 0) AS n FROM ${table}`).get() as { n: number }).n;
+    const lastOrdinal = (table: string) =>
+      (this.db.prepare(`SELECT COALESCE(MAX(ordinal), 0) AS n FROM ${table}`).get() as { n: number }).n;
     const ordinals: Partial<Record<StoreRow[0], number>> = {
       message: lastOrdinal('messages'),
       groupMessage: lastOrdinal('group_messages'),
@@ -244,7 +258,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
    */
   private refuseLoadWhileInUse(): void {
     const risk = 'a load now would drop the indexes its pages read and lock the store until the load ends';
-    const migrations = this.statement("SELECT migration_id AS id, state FROM run_states WHERE state IN ('running', 'paused') ORDER BY migration_id").all() as Array<{ id: string; state: string }>;
+    const migrations = this.statement(
+      "SELECT migration_id AS id, state FROM run_states WHERE state IN ('running', 'paused') ORDER BY migration_id",
+    ).all() as Array<{ id: string; state: string }>;
     if (migrations.length > 0) {
       const which = migrations.map((m) => `${m.id} (${m.state})`).join(', ');
       throw new Error(
@@ -254,7 +270,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     }
     const sync = new SyncJournal(this.db).status();
     if (sync !== 'not-started') {
-      throw new Error(`the live sync of this store is ${sync} (the gateway keeps journaling events); ${risk}. Load into a new store instead`);
+      throw new Error(
+        `the live sync of this store is ${sync} (the gateway keeps journaling events); ${risk}. Load into a new store instead`,
+      );
     }
   }
 
@@ -264,11 +282,18 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
    * rest. This thread writes their rows to SQLite as they come, in batches with back-pressure, and
    * prints their issues in the bundle's entity order.
    */
-  private validateInWorker(dir: string, opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number }, write: (rows: StoreRow[]) => void): Promise<ValidationSummary> {
+  private validateInWorker(
+    dir: string,
+    opts: { onIssue?: (i: BundleIssue) => void; maxErrors?: number },
+    write: (rows: StoreRow[]) => void,
+  ): Promise<ValidationSummary> {
     const shares: BundleEntity[][] = [['messages'], BUNDLE_ENTITIES.filter((e) => e !== 'messages')];
     // Each thread's heap holds little beyond the account and group ids (the other ids are hashed,
     // off the heap): a small cap keeps garbage from piling up, sized to the bundle's id files.
-    const idFileBytes = (['accounts', 'groups'] as const).reduce((n, e) => n + (existsSync(join(dir, BUNDLE_FILES[e])) ? statSync(join(dir, BUNDLE_FILES[e])).size : 0), 0);
+    const idFileBytes = (['accounts', 'groups'] as const).reduce(
+      (n, e) => n + (existsSync(join(dir, BUNDLE_FILES[e])) ? statSync(join(dir, BUNDLE_FILES[e])).size : 0),
+      0,
+    );
     const resourceLimits = { maxOldGenerationSizeMb: 96 + Math.ceil((2 * idFileBytes) / 2 ** 20), maxYoungGenerationSizeMb: 8 };
     // Issues in entity order, whichever thread finds them: the current entity's are printed as they
     // come, later entities' wait until the entities before them are done.
@@ -296,7 +321,11 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
           const inFlight = new SharedArrayBuffer(4);
           const counter = new Int32Array(inFlight);
           // The worker is TypeScript: tsx (a dependency) compiles it, whatever runs this thread.
-          const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'load-worker.ts'))});`, { eval: true, workerData: { dir, maxErrors: opts.maxErrors, only, inFlight }, resourceLimits });
+          const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'load-worker.ts'))});`, {
+            eval: true,
+            workerData: { dir, maxErrors: opts.maxErrors, only, inFlight },
+            resourceLimits,
+          });
           workers.push(worker);
           let settled = false;
           const finish = (err: Error | undefined, summary?: ValidationSummary) => {
@@ -326,7 +355,13 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
               finish(err as Error);
             }
           });
-          worker.on('error', (err) => finish((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`bundle validation thread ran out of its ${resourceLimits.maxOldGenerationSizeMb} MB heap`) : err));
+          worker.on('error', (err) =>
+            finish(
+              (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+                ? new Error(`bundle validation thread ran out of its ${resourceLimits.maxOldGenerationSizeMb} MB heap`)
+                : err,
+            ),
+          );
           worker.on('exit', (code) => finish(new Error(`bundle validation thread stopped (exit code ${code})`)));
         }),
     );
@@ -368,22 +403,39 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   }
   /** Record a mapping made after the load (a group or user created during the live sync). */
   recordIdMapping(kind: 'user' | 'group', oldId: string, imId: string): void {
-    if (oldId !== imId) this.statement('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO NOTHING').run(kind, oldId, imId);
+    if (oldId !== imId)
+      this.statement('INSERT INTO id_map (kind, old_id, im_id) VALUES (?, ?, ?) ON CONFLICT (kind, old_id) DO NOTHING').run(
+        kind,
+        oldId,
+        imId,
+      );
   }
   mappedIds(kind: 'user' | 'group'): Array<{ oldId: string; imId: string }> {
-    return this.statement('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{ oldId: string; imId: string }>;
+    return this.statement('SELECT old_id AS oldId, im_id AS imId FROM id_map WHERE kind = ? ORDER BY old_id').all(kind) as Array<{
+      oldId: string;
+      imId: string;
+    }>;
   }
 
   // Import → sync handoff: a bundle group's live events wait until its history import has ended.
   markGroupHistoryImported(groupId: string): void {
-    this.statement('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(groupId, Date.now());
+    this.statement('INSERT INTO group_history_imported (group_id, at) VALUES (?, ?) ON CONFLICT (group_id) DO NOTHING').run(
+      groupId,
+      Date.now(),
+    );
   }
   groupHistoryHold(groupId: string): GroupHistoryHold | undefined {
-    const row = this.statement('SELECT migration_id, original_mute, muted_at, restored_at FROM group_history_holds WHERE group_id = ?').get(groupId) as
-      | { migration_id: string; original_mute: 'On' | 'Off'; muted_at: number | null; restored_at: number | null }
-      | undefined;
+    const row = this.statement('SELECT migration_id, original_mute, muted_at, restored_at FROM group_history_holds WHERE group_id = ?').get(
+      groupId,
+    ) as { migration_id: string; original_mute: 'On' | 'Off'; muted_at: number | null; restored_at: number | null } | undefined;
     if (!row) return undefined;
-    return { groupId, migrationId: row.migration_id, originalMute: row.original_mute, mutedAt: row.muted_at ?? undefined, restoredAt: row.restored_at ?? undefined };
+    return {
+      groupId,
+      migrationId: row.migration_id,
+      originalMute: row.original_mute,
+      mutedAt: row.muted_at ?? undefined,
+      restoredAt: row.restored_at ?? undefined,
+    };
   }
   recordGroupHistoryHold(hold: { groupId: string; migrationId: string; originalMute: 'On' | 'Off' }): void {
     this.statement(
@@ -396,7 +448,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     this.statement(`UPDATE group_history_holds SET ${column} = ? WHERE group_id = ?`).run(Date.now(), groupId);
   }
   groupHistoryHolds(migrationId: string): GroupHistoryHold[] {
-    const rows = this.statement('SELECT group_id FROM group_history_holds WHERE migration_id = ? ORDER BY group_id').all(migrationId) as Array<{ group_id: string }>;
+    const rows = this.statement('SELECT group_id FROM group_history_holds WHERE migration_id = ? ORDER BY group_id').all(
+      migrationId,
+    ) as Array<{ group_id: string }>;
     return rows.map((r) => this.groupHistoryHold(r.group_id)!);
   }
   groupHistoryPending(groupId: string): boolean {
@@ -407,7 +461,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   // What IM accepted (AcceptedRecord).
   markAccepted(kind: AcceptedKind, ids: readonly AcceptedId[], by: AcceptedBy = 'import'): void {
     if (ids.length === 0) return;
-    const insert = this.statement('INSERT INTO accepted (kind, id, id2, by, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, id, id2) DO NOTHING');
+    const insert = this.statement(
+      'INSERT INTO accepted (kind, id, id2, by, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, id, id2) DO NOTHING',
+    );
     const at = Date.now();
     this.db.transaction(() => {
       for (const id of ids) insert.run(kind, ...acceptedKey(id), by, at);
@@ -429,14 +485,17 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   // RunStates
   setRunState(migrationId: string, state: MigrationRunState): void {
-    this.statement('INSERT INTO run_states (migration_id, state, at) VALUES (?, ?, ?) ON CONFLICT (migration_id) DO UPDATE SET state = excluded.state, at = excluded.at').run(migrationId, state, Date.now());
+    this.statement(
+      'INSERT INTO run_states (migration_id, state, at) VALUES (?, ?, ?) ON CONFLICT (migration_id) DO UPDATE SET state = excluded.state, at = excluded.at',
+    ).run(migrationId, state, Date.now());
   }
   /** Whether this migration ever started against this store (it records its run state before any work). */
   hasRunState(migrationId: string): boolean {
     return this.statement('SELECT 1 FROM run_states WHERE migration_id = ?').get(migrationId) !== undefined;
   }
   runState(migrationId: string): MigrationRunState {
-    const row = this.statement('SELECT state FROM run_states WHERE migration_id = ?').get(migrationId) as { state: MigrationRunState } | undefined;
+    const row = this.statement('SELECT state FROM run_states WHERE migration_id = ?').get(migrationId) as
+      { state: MigrationRunState } | undefined;
     return row?.state ?? 'running';
   }
 
@@ -459,30 +518,37 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       messages: count(`SELECT COUNT(*) AS n FROM messages WHERE 1 = 1 ${pending('message', 'old_id')}`),
       readMarks: count(`SELECT COUNT(*) AS n FROM read_marks WHERE 1 = 1 ${pending('readMark', 'reader', 'peer')}`),
       groups: count(`SELECT COUNT(*) AS n FROM groups WHERE 1 = 1 ${pending('group', 'im_id')}`),
-      members: count(`SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable} ${pending('member', 'group_id', 'account')}`),
+      members: count(
+        `SELECT COUNT(*) AS n FROM group_members WHERE role <> 'owner' AND ${importable} ${pending('member', 'group_id', 'account')}`,
+      ),
       groupMessages: count(`SELECT COUNT(*) AS n FROM group_messages WHERE ${importable} ${pending('groupMessage', 'old_id')}`),
-      unreadCounts: count(`SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable} ${pending('unreadCount', 'group_id', 'account')}`),
+      unreadCounts: count(
+        `SELECT COUNT(*) AS n FROM group_members WHERE unread > 0 AND ${importable} ${pending('unreadCount', 'group_id', 'account')}`,
+      ),
     };
   }
 
   accountIds(page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement('SELECT im_id FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    const rows = this.statement('SELECT im_id FROM accounts WHERE im_id > ? ORDER BY im_id LIMIT ?')
+      .pluck()
+      .all(after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
   pendingAccountIds(page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement(`SELECT im_id FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`).pluck().all(after, page.limit) as string[];
+    const rows = this.statement(`SELECT im_id FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`)
+      .pluck()
+      .all(after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
   accounts(page: PageRequest): Page<ImportAccount> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement(`SELECT im_id, profile FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`).all(
-      after,
-      page.limit,
-    ) as Array<{ im_id: string; profile: string }>;
+    const rows = this.statement(
+      `SELECT im_id, profile FROM accounts WHERE im_id > ? AND ${notAccepted('account', 'im_id')} ORDER BY im_id LIMIT ?`,
+    ).all(after, page.limit) as Array<{ im_id: string; profile: string }>;
     const items = rows.map((r) => {
       const p = JSON.parse(r.profile) as Omit<AccountRecord, 'id'>;
       return { userId: r.im_id, nick: p.nick, faceUrl: p.faceUrl };
@@ -492,7 +558,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   groupIds(page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement('SELECT im_id FROM groups WHERE im_id > ? ORDER BY im_id LIMIT ?').pluck().all(after, page.limit) as string[];
+    const rows = this.statement('SELECT im_id FROM groups WHERE im_id > ? ORDER BY im_id LIMIT ?')
+      .pluck()
+      .all(after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
@@ -558,7 +626,8 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     let pages = 0;
     while (pages < plan.pages && planned < keys.length) {
       const first = planned;
-      const continues = first > 0 && keys[first - 1].conversation !== undefined && keys[first - 1].conversation === keys[first].conversation;
+      const continues =
+        first > 0 && keys[first - 1].conversation !== undefined && keys[first - 1].conversation === keys[first].conversation;
       const chain = continues ? chains[chains.length - 1] : undefined;
       let end = first + 1;
       for (; end < keys.length && end - first < plan.pageSize; end++) {
@@ -577,7 +646,10 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     }
     const finished = chains.flatMap((c) => c.pages.flatMap((p) => p.finishes ?? []));
     if (finished.length > 0) {
-      const marks = this.readMarkCounts(userId, finished.map((f) => f.peer));
+      const marks = this.readMarkCounts(
+        userId,
+        finished.map((f) => f.peer),
+      );
       for (const f of finished) f.readMarks = marks.get(f.peer) ?? 0;
     }
     return { chains, next: planned < keys.length ? keys[planned - 1].cursor : undefined };
@@ -600,17 +672,29 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     const rows = this.readMarkKeys(userId, page.after, page.limit + 1, scope);
     const items = rows.slice(0, page.limit);
     const last = items[items.length - 1];
-    return { items: items.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })), next: rows.length > page.limit ? encode([last.reader, last.peer]) : undefined };
+    return {
+      items: items.map((r) => ({ reader: r.reader, peer: r.peer, readUpTo: r.read_up_to })),
+      next: rows.length > page.limit ? encode([last.reader, last.peer]) : undefined,
+    };
   }
 
-  private readMarkKeys(userId: string, after: string | undefined, limit: number, scope?: ReadMarkScope): Array<{ reader: string; peer: string; read_up_to: number }> {
+  private readMarkKeys(
+    userId: string,
+    after: string | undefined,
+    limit: number,
+    scope?: ReadMarkScope,
+  ): Array<{ reader: string; peer: string; read_up_to: number }> {
     const [reader, peer] = decode(after, [START, START]);
     // The conversation's other side, and whether the conversation holds messages.
     const other = 'CASE WHEN reader = conv_owner THEN peer ELSE reader END';
     // Messages still to import: a conversation whose messages an earlier run imported is one without.
     const hasMessages = `EXISTS (SELECT 1 FROM messages m WHERE m.conv_owner = read_marks.conv_owner AND m.conv_peer = ${other} AND ${notAccepted('message', 'm.old_id')})`;
     const [where, params] =
-      scope === undefined ? ['', []] : scope === 'withoutMessages' ? [`AND NOT ${hasMessages}`, []] : [`AND ${other} IN (SELECT value FROM json_each(?))`, [JSON.stringify(scope.peers)]];
+      scope === undefined
+        ? ['', []]
+        : scope === 'withoutMessages'
+          ? [`AND NOT ${hasMessages}`, []]
+          : [`AND ${other} IN (SELECT value FROM json_each(?))`, [JSON.stringify(scope.peers)]];
     return this.statement(
       `SELECT reader, peer, read_up_to FROM read_marks WHERE conv_owner = ? AND (reader, peer) > (?, ?) AND ${notAccepted('readMark', 'reader', 'peer')} ${where}
        ORDER BY reader, peer LIMIT ?`,
@@ -618,7 +702,8 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   }
 
   group(groupId: string): ImportGroup | undefined {
-    const row = this.statement('SELECT im_id, type, data FROM groups WHERE im_id = ?').get(groupId) as { im_id: string; type: string; data: string } | undefined;
+    const row = this.statement('SELECT im_id, type, data FROM groups WHERE im_id = ?').get(groupId) as
+      { im_id: string; type: string; data: string } | undefined;
     if (!row) return undefined;
     const d = JSON.parse(row.data) as Omit<GroupRecord, 'id' | 'type'>;
     return {
@@ -652,7 +737,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     // The cursor also carries how many messages came before: counting them would read the whole history so far.
     const [time, ordinal, earlier] = decode(page.after, [-1, -1, 0]);
     const rows = this.db
-      .prepare('SELECT old_id, sender, time, body, ordinal FROM group_messages WHERE group_id = ? AND (time, ordinal) > (?, ?) ORDER BY time, ordinal LIMIT ?')
+      .prepare(
+        'SELECT old_id, sender, time, body, ordinal FROM group_messages WHERE group_id = ? AND (time, ordinal) > (?, ?) ORDER BY time, ordinal LIMIT ?',
+      )
       .all(groupId, time, ordinal, page.limit) as Array<GroupMessageRow & { ordinal: number }>;
     const last = rows[rows.length - 1];
     return {
@@ -688,7 +775,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
   /** The peers of the one-to-one conversations a user owns (verification walks them one by one). */
   ownedConversationPeers(owner: string, page: PageRequest): Page<string> {
     const [after] = decode(page.after, [START]);
-    const rows = this.statement('SELECT DISTINCT conv_peer FROM messages WHERE conv_owner = ? AND conv_peer > ? ORDER BY conv_peer LIMIT ?').pluck().all(owner, after, page.limit) as string[];
+    const rows = this.statement('SELECT DISTINCT conv_peer FROM messages WHERE conv_owner = ? AND conv_peer > ? ORDER BY conv_peer LIMIT ?')
+      .pluck()
+      .all(owner, after, page.limit) as string[];
     return { items: rows, next: rows.length === page.limit ? encode([rows[rows.length - 1]]) : undefined };
   }
 
@@ -702,17 +791,24 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   /** One group's messages in the order the import sends them. */
   allGroupMessages(groupId: string): ImportGroupMessage[] {
-    const rows = this.statement('SELECT old_id, sender, time, body FROM group_messages WHERE group_id = ? ORDER BY time, ordinal').all(groupId) as GroupMessageRow[];
+    const rows = this.statement('SELECT old_id, sender, time, body FROM group_messages WHERE group_id = ? ORDER BY time, ordinal').all(
+      groupId,
+    ) as GroupMessageRow[];
     return rows.map(groupMessageFromRow);
   }
 
   conversationMessageIds(owner: string, peer: string): string[] {
-    return this.statement('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, ordinal').pluck().all(owner, peer) as string[];
+    return this.statement('SELECT old_id FROM messages WHERE conv_owner = ? AND conv_peer = ? ORDER BY time, ordinal')
+      .pluck()
+      .all(owner, peer) as string[];
   }
 
   /** Every friend of one user, in friend order. */
   allFriends(owner: string): ImportFriend[] {
-    const rows = this.statement('SELECT friend, data FROM friendships WHERE owner = ? ORDER BY friend').all(owner) as Array<{ friend: string; data: string }>;
+    const rows = this.statement('SELECT friend, data FROM friendships WHERE owner = ? ORDER BY friend').all(owner) as Array<{
+      friend: string;
+      data: string;
+    }>;
     return rows.map(friendFromRow);
   }
 
@@ -722,7 +818,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   /** Every member (owner included) with role and unread count. */
   allGroupMembers(groupId: string): ImportGroupMember[] {
-    const rows = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? ORDER BY account').all(groupId) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
+    const rows = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? ORDER BY account').all(
+      groupId,
+    ) as Array<{ account: string; role: string; join_time: number | null; unread: number }>;
     return rows.map(memberFromRow);
   }
 
@@ -732,7 +830,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   /** Failure-report item ids of one entity (verification leaves these out of "expected"). */
   failedItemIds(migrationId: string, entity: string): Set<string> {
-    return new Set(this.statement('SELECT item_id FROM failures WHERE migration_id = ? AND entity = ?').pluck().all(migrationId, entity) as string[]);
+    return new Set(
+      this.statement('SELECT item_id FROM failures WHERE migration_id = ? AND entity = ?').pluck().all(migrationId, entity) as string[],
+    );
   }
 
   // FailureSink: the failure report, keyed so a retried item overwrites its earlier entry.
@@ -747,16 +847,23 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   /** The failure report's counts by entity and error class (the cutover report weighs classes apart). */
   countByEntityAndClass(migrationId: string): Array<{ entity: string; errorClass: string; n: number }> {
-    return this.statement('SELECT entity, error_class AS errorClass, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity, error_class ORDER BY entity, error_class').all(migrationId) as Array<{ entity: string; errorClass: string; n: number }>;
+    return this.statement(
+      'SELECT entity, error_class AS errorClass, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity, error_class ORDER BY entity, error_class',
+    ).all(migrationId) as Array<{ entity: string; errorClass: string; n: number }>;
   }
 
   countByEntity(migrationId: string): Record<string, number> {
-    const rows = this.statement('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(migrationId) as Array<{ entity: string; n: number }>;
+    const rows = this.statement('SELECT entity, COUNT(*) AS n FROM failures WHERE migration_id = ? GROUP BY entity ORDER BY entity').all(
+      migrationId,
+    ) as Array<{ entity: string; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.entity, r.n]));
   }
 
   isFailed(migrationId: string, entity: string, itemId: string): boolean {
-    return this.statement('SELECT 1 FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').get(migrationId, entity, itemId) !== undefined;
+    return (
+      this.statement('SELECT 1 FROM failures WHERE migration_id = ? AND entity = ? AND item_id = ?').get(migrationId, entity, itemId) !==
+      undefined
+    );
   }
 
   /** An item that now went through is no longer a failure. */
@@ -766,9 +873,9 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 
   // Single items, for retrying the failure report.
   message(oldId: string): ImportC2CMessage | undefined {
-    const r = this.statement(`SELECT old_id, sender, receiver, time, body, cloud, ${EARLIER_IN_SECOND} FROM messages m WHERE old_id = ?`).get(oldId) as
-      | C2CRow
-      | undefined;
+    const r = this.statement(
+      `SELECT old_id, sender, receiver, time, body, cloud, ${EARLIER_IN_SECOND} FROM messages m WHERE old_id = ?`,
+    ).get(oldId) as C2CRow | undefined;
     return r && c2cFromRow(r);
   }
   groupMessage(oldId: string): (ImportGroupMessage & { groupId: string }) | undefined {
@@ -780,17 +887,20 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
     return r && { ...groupMessageFromRow(r, r.earlier), groupId: r.group_id };
   }
   readMark(reader: string, peer: string): ImportReadMark | undefined {
-    const r = this.statement('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as { reader: string; peer: string; read_up_to: number } | undefined;
+    const r = this.statement('SELECT reader, peer, read_up_to FROM read_marks WHERE reader = ? AND peer = ?').get(reader, peer) as
+      { reader: string; peer: string; read_up_to: number } | undefined;
     return r && { reader: r.reader, peer: r.peer, readUpTo: r.read_up_to };
   }
   groupMember(groupId: string, userId: string): ImportGroupMember | undefined {
-    const r = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND account = ?').get(groupId, userId) as
-      | { account: string; role: string; join_time: number | null; unread: number }
-      | undefined;
+    const r = this.statement('SELECT account, role, join_time, unread FROM group_members WHERE group_id = ? AND account = ?').get(
+      groupId,
+      userId,
+    ) as { account: string; role: string; join_time: number | null; unread: number } | undefined;
     return r && memberFromRow(r);
   }
   friend(owner: string, friend: string): ImportFriend | undefined {
-    const r = this.statement('SELECT friend, data FROM friendships WHERE owner = ? AND friend = ?').get(owner, friend) as { friend: string; data: string } | undefined;
+    const r = this.statement('SELECT friend, data FROM friendships WHERE owner = ? AND friend = ?').get(owner, friend) as
+      { friend: string; data: string } | undefined;
     return r && friendFromRow(r);
   }
 
@@ -810,7 +920,15 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
 type C2CRow = { old_id: string; sender: string; receiver: string; time: number; body: string; cloud: string | null; earlier: number };
 function c2cFromRow(r: C2CRow): ImportC2CMessage {
   const body = JSON.parse(r.body) as MsgBody;
-  return { oldId: r.old_id, from: r.sender, to: r.receiver, time: r.time, body, cloudCustomData: r.cloud ?? undefined, earlierInSecond: r.earlier };
+  return {
+    oldId: r.old_id,
+    from: r.sender,
+    to: r.receiver,
+    time: r.time,
+    body,
+    cloudCustomData: r.cloud ?? undefined,
+    earlierInSecond: r.earlier,
+  };
 }
 
 type GroupMessageRow = { old_id: string; sender: string; time: number; body: string };
@@ -842,7 +960,11 @@ function memberFromRow(r: { account: string; role: string; join_time: number | n
 }
 
 const GENDER = { unknown: 'Gender_Type_Unknown', female: 'Gender_Type_Female', male: 'Gender_Type_Male' } as const;
-const ALLOW = { needConfirm: 'AllowType_Type_NeedConfirm', allowAny: 'AllowType_Type_AllowAny', denyAny: 'AllowType_Type_DenyAny' } as const;
+const ALLOW = {
+  needConfirm: 'AllowType_Type_NeedConfirm',
+  allowAny: 'AllowType_Type_AllowAny',
+  denyAny: 'AllowType_Type_DenyAny',
+} as const;
 
 /** The bundle's profile fields as portrait_set items (standard tags from im/messages.ts). */
 export function profileItems(p: Omit<AccountRecord, 'id'>): Array<{ Tag: string; Value: string | number }> {

@@ -72,17 +72,22 @@ export class SyncJournal {
          VALUES (@eventId, @direction, @kind, @entityId, @payload, @receivedAtMs, @outcome, @settledAtMs, @detail) ON CONFLICT (event_id) DO NOTHING`,
       ),
       get: db.prepare('SELECT * FROM sync_events WHERE event_id = ?'),
-      firstPending: db.prepare("SELECT event_id FROM sync_events WHERE entity_id = ? AND outcome = 'pending' ORDER BY received_at, rowid LIMIT 1"),
+      firstPending: db.prepare(
+        "SELECT event_id FROM sync_events WHERE entity_id = ? AND outcome = 'pending' ORDER BY received_at, rowid LIMIT 1",
+      ),
       settle: db.prepare("UPDATE sync_events SET outcome = ?, settled_at = ?, detail = ? WHERE event_id = ? AND outcome = 'pending'"),
       control: db.prepare('SELECT status FROM sync_control WHERE id = 1'),
-      setControl: db.prepare('INSERT INTO sync_control (id, status, changed_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at'),
+      setControl: db.prepare(
+        'INSERT INTO sync_control (id, status, changed_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at',
+      ),
     };
   }
 
   /** Records an event once; false when its id was already known (a redelivery). */
   record(e: Omit<JournalEntry, 'settledAtMs'>): boolean {
     const settled = e.outcome === 'pending' ? null : e.receivedAtMs;
-    const recorded = this.stmt.insert.run({ ...e, payload: JSON.stringify(e.payload), settledAtMs: settled, detail: e.detail ?? null }).changes === 1;
+    const recorded =
+      this.stmt.insert.run({ ...e, payload: JSON.stringify(e.payload), settledAtMs: settled, detail: e.detail ?? null }).changes === 1;
     if (recorded && e.outcome === 'pending') for (const wake of this.waiting.get(e.entityId) ?? []) wake();
     return recorded;
   }
@@ -122,7 +127,7 @@ export class SyncJournal {
   }
 
   status(): SyncRunStatus {
-    return ((this.stmt.control.get() as { status: SyncRunStatus } | undefined)?.status ?? 'not-started');
+    return (this.stmt.control.get() as { status: SyncRunStatus } | undefined)?.status ?? 'not-started';
   }
 
   setStatus(status: Exclude<SyncRunStatus, 'not-started'>): void {
@@ -136,7 +141,9 @@ export class SyncJournal {
     const empty = (): DirectionStats => ({ received: 0, applied: 0, imported: 0, echo: 0, rejected: 0, pending: 0 });
     const directions = { oldToNew: empty(), newToOld: empty() };
     const rows = this.db
-      .prepare('SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? AND received_at < ? GROUP BY direction, outcome')
+      .prepare(
+        'SELECT direction, outcome, COUNT(*) AS n FROM sync_events WHERE received_at >= ? AND received_at < ? GROUP BY direction, outcome',
+      )
       .all(since, until) as Array<{ direction: SyncDirection; outcome: SyncOutcome; n: number }>;
     for (const r of rows) {
       directions[r.direction][r.outcome] += r.n;
@@ -145,19 +152,31 @@ export class SyncJournal {
     const latency = (direction: SyncDirection) => {
       const values = (
         this.db
-          .prepare("SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? AND received_at < ? ORDER BY ms")
+          .prepare(
+            "SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? AND received_at < ? ORDER BY ms",
+          )
           .all(direction, since, until) as Array<{ ms: number }>
       ).map((r) => r.ms);
       const at = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)] : 0);
       return { count: values.length, p50: at(0.5), p99: at(0.99), max: values[values.length - 1] ?? 0 };
     };
     const rejectedReasons = this.db
-      .prepare("SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? AND received_at < ? ORDER BY settled_at DESC LIMIT 20")
+      .prepare(
+        "SELECT event_id AS eventId, kind, detail FROM sync_events WHERE outcome = 'rejected' AND received_at >= ? AND received_at < ? ORDER BY settled_at DESC LIMIT 20",
+      )
       .all(since, until) as SyncStats['rejectedReasons'];
     const oldestPending = this.db
-      .prepare("SELECT entity_id AS entityId, COUNT(*) AS pending, MIN(received_at) AS oldestReceivedAtMs FROM sync_events WHERE outcome = 'pending' GROUP BY entity_id ORDER BY oldestReceivedAtMs LIMIT 10")
+      .prepare(
+        "SELECT entity_id AS entityId, COUNT(*) AS pending, MIN(received_at) AS oldestReceivedAtMs FROM sync_events WHERE outcome = 'pending' GROUP BY entity_id ORDER BY oldestReceivedAtMs LIMIT 10",
+      )
       .all() as SyncStats['oldestPending'];
-    return { status: this.status(), directions, latencyMs: { oldToNew: latency('oldToNew'), newToOld: latency('newToOld') }, rejectedReasons, oldestPending };
+    return {
+      status: this.status(),
+      directions,
+      latencyMs: { oldToNew: latency('oldToNew'), newToOld: latency('newToOld') },
+      rejectedReasons,
+      oldestPending,
+    };
   }
 }
 

@@ -29,7 +29,8 @@ export function requireBundleDir(dir: string): void {
   const where = resolve(dir) === dir ? dir : `${dir} (${resolve(dir)})`;
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) throw new Error(`bundle directory ${where} does not exist`);
-  if (!stat.isDirectory()) throw new Error(`${where} is not a directory: a bundle is a directory of ${Object.values(BUNDLE_FILES).join(', ')}`);
+  if (!stat.isDirectory())
+    throw new Error(`${where} is not a directory: a bundle is a directory of ${Object.values(BUNDLE_FILES).join(', ')}`);
 }
 
 export interface ParsedLine<E extends BundleEntity> {
@@ -144,7 +145,8 @@ export async function validateBundle(
       const lineIssues: BundleIssue[] = [...parsed.issues];
       if (parsed.record) check(parsed.record, (field, reason) => lineIssues.push({ file, line: parsed.line, field, reason }));
       for (const issue of lineIssues) report(entity, issue);
-      if (lineIssues.length) entities[entity].errors -= lineIssues.length - 1; // count records in error, not issues
+      if (lineIssues.length)
+        entities[entity].errors -= lineIssues.length - 1; // count records in error, not issues
       else if (parsed.record && errors === 0) opts.onRecord?.(entity, parsed.record);
     }
   }
@@ -185,7 +187,10 @@ export async function validateBundle(
   const undated = (group: string, what: 'member joins' | 'messages', at: (f: string, r: string) => void) => {
     if (!undatedGroups.has(group) || toldUndated.has(`${what}|${group}`)) return;
     toldUndated.add(`${what}|${group}`);
-    at('group', `group "${group}" has no createTime in ${BUNDLE_FILES.groups}: IM would date it at the import and refuse all its older ${what}; give the group its createTime`);
+    at(
+      'group',
+      `group "${group}" has no createTime in ${BUNDLE_FILES.groups}: IM would date it at the import and refuse all its older ${what}; give the group its createTime`,
+    );
   };
   imGroupIds.clear();
   done('groups');
@@ -194,7 +199,12 @@ export async function validateBundle(
    * Repeated keys are spotted by hash while reading (HashedIdSet) and confirmed exactly by a second
    * read of the file, only when there is any: no bundle-sized Set of strings is ever kept.
    */
-  async function reportDuplicates<E extends BundleEntity>(entity: E, suspects: Set<string>, keyOf: (r: BundleRecord<E>) => string, describe: (r: BundleRecord<E>) => [string, string]) {
+  async function reportDuplicates<E extends BundleEntity>(
+    entity: E,
+    suspects: Set<string>,
+    keyOf: (r: BundleRecord<E>) => string,
+    describe: (r: BundleRecord<E>) => [string, string],
+  ) {
     if (suspects.size === 0) return;
     const file = BUNDLE_FILES[entity];
     const seen = new Set<string>();
@@ -235,7 +245,12 @@ export async function validateBundle(
     account(m.to, 'to', at);
     if (!messageIds.add(m.id)) repeatedMessageIds.add(m.id);
   });
-  await reportDuplicates('messages', repeatedMessageIds, (m) => m.id, (m) => ['id', `duplicate message id "${m.id}"`]);
+  await reportDuplicates(
+    'messages',
+    repeatedMessageIds,
+    (m) => m.id,
+    (m) => ['id', `duplicate message id "${m.id}"`],
+  );
   done('messages');
 
   await pass('readMarks', (r, at) => {
@@ -258,7 +273,10 @@ export async function validateBundle(
     if (m.joinTime !== undefined) undated(m.group, 'member joins', at);
     if (!members.add(memberOf(m))) repeatedMembers.add(memberOf(m));
   });
-  await reportDuplicates('groupMembers', repeatedMembers, memberOf, (m) => ['account', `"${m.account}" is listed twice in group "${m.group}"`]);
+  await reportDuplicates('groupMembers', repeatedMembers, memberOf, (m) => [
+    'account',
+    `"${m.account}" is listed twice in group "${m.group}"`,
+  ]);
   done('groupMembers');
 
   const groupMessageIds = new HashedIdSet();
@@ -271,7 +289,12 @@ export async function validateBundle(
     void type;
     if (!groupMessageIds.add(m.id)) repeatedGroupMessageIds.add(m.id);
   });
-  await reportDuplicates('groupMessages', repeatedGroupMessageIds, (m) => m.id, (m) => ['id', `duplicate group message id "${m.id}"`]);
+  await reportDuplicates(
+    'groupMessages',
+    repeatedGroupMessageIds,
+    (m) => m.id,
+    (m) => ['id', `duplicate group message id "${m.id}"`],
+  );
   done('groupMessages');
 
   return { entities, errors, truncated, index };

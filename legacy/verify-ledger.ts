@@ -57,7 +57,10 @@ export class VerifyLedger {
   }
 
   seen<T>(verifyId: string, scope: string): Map<string, T> {
-    const rows = this.statement('SELECT item_key, data FROM verify_seen WHERE verify_id = ? AND scope = ?').all(verifyId, scope) as Array<{ item_key: string; data: string }>;
+    const rows = this.statement('SELECT item_key, data FROM verify_seen WHERE verify_id = ? AND scope = ?').all(verifyId, scope) as Array<{
+      item_key: string;
+      data: string;
+    }>;
     return new Map(rows.map((r) => [r.item_key, JSON.parse(r.data) as T]));
   }
 
@@ -97,11 +100,16 @@ export class VerifyLedger {
        ORDER BY kind, scope, item_id, problem LIMIT ?`,
     ).all(verifyId, page.kind ?? null, page.kind ?? null, kind, scope, item, problem, page.limit) as Difference[];
     const last = rows[rows.length - 1];
-    return { items: rows, next: rows.length === page.limit ? JSON.stringify([last.kind, last.scope, last.itemId, last.problem]) : undefined };
+    return {
+      items: rows,
+      next: rows.length === page.limit ? JSON.stringify([last.kind, last.scope, last.itemId, last.problem]) : undefined,
+    };
   }
 
   countDifferences(verifyId: string): Record<string, number> {
-    const rows = this.statement('SELECT kind, COUNT(*) AS n FROM verify_differences WHERE verify_id = ? GROUP BY kind').all(verifyId) as Array<{ kind: string; n: number }>;
+    const rows = this.statement('SELECT kind, COUNT(*) AS n FROM verify_differences WHERE verify_id = ? GROUP BY kind').all(
+      verifyId,
+    ) as Array<{ kind: string; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
   }
 

@@ -76,7 +76,11 @@ async function main(): Promise<number> {
     messages: Number(o.messages),
     groupMessages: Number(o.groupMessages),
   });
-  log(`Sample bundle ${bundle}: ${Object.entries(sample.counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+  log(
+    `Sample bundle ${bundle}: ${Object.entries(sample.counts)
+      .map(([e, n]) => `${n} ${e}`)
+      .join(', ')}`,
+  );
   const storePath = join(dir, 'staging.sqlite');
   const store = new StagingStore(storePath);
   const loaded = await store.load(bundle, { onIssue: (i) => log(formatIssue(i)) });
@@ -86,7 +90,14 @@ async function main(): Promise<number> {
   const limits = resolveApiLimits(process.env);
   const imClient = new ImClient({ ...im, baseUrl: emulator.baseUrl });
   const connection = await NativeConnection.connect({ address: server.address });
-  const settings = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TIM_TASK_QUEUE_PREFIX: 'tim-demo', TIM_ACTIVITY_CONCURRENCY: 20, TIM_WORKFLOW_THREADS: DEFAULT_WORKFLOW_THREADS, TIM_STORE: '' };
+  const settings = {
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: server.namespace,
+    TIM_TASK_QUEUE_PREFIX: 'tim-demo',
+    TIM_ACTIVITY_CONCURRENCY: 20,
+    TIM_WORKFLOW_THREADS: DEFAULT_WORKFLOW_THREADS,
+    TIM_STORE: '',
+  };
   const workers = await createImportStack({
     connection,
     namespace: server.namespace,
@@ -100,7 +111,9 @@ async function main(): Promise<number> {
   const running = workers.run();
 
   const client = new Client({ connection: server.env.connection, namespace: server.namespace });
-  const coexistence = o.coexistence ? await startDemoCoexistence(client, connection, server.namespace, settings.TIM_TASK_QUEUE_PREFIX, store, emulator, im) : undefined;
+  const coexistence = o.coexistence
+    ? await startDemoCoexistence(client, connection, server.namespace, settings.TIM_TASK_QUEUE_PREFIX, store, emulator, im)
+    : undefined;
   const workflowId = `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await startMigration(client, settings, {
     workflowId,
@@ -137,7 +150,9 @@ async function main(): Promise<number> {
     const last = held?.messages[held.messages.length - 1];
     const copies = held?.messages.filter(isLive).length ?? 0;
     const followed = copies === 1 && !!last && isLive(last);
-    log(`\nThe message said live during the import is in IM once, after the group's ${held ? held.messages.length - 1 : 0} imported messages: ${followed ? 'OK' : 'MISMATCH'}`);
+    log(
+      `\nThe message said live during the import is in IM once, after the group's ${held ? held.messages.length - 1 : 0} imported messages: ${followed ? 'OK' : 'MISMATCH'}`,
+    );
     ok = ok && followed;
 
     log('\nCoexistence: live traffic from both apps');
@@ -148,7 +163,10 @@ async function main(): Promise<number> {
     await coexistence.settled();
     await sendTraffic(sides, plan, ledger);
     const stats = await coexistence.settled(120_000);
-    const twoWay = verifyTwoWay({ im: emulator.snapshot(), legacy: { messages: coexistence.legacy.messages(), groups: coexistence.legacy.groups() } }, ledger);
+    const twoWay = verifyTwoWay(
+      { im: emulator.snapshot(), legacy: { messages: coexistence.legacy.messages(), groups: coexistence.legacy.groups() } },
+      ledger,
+    );
     log('\nTwo-way verification: each message counted on both sides');
     log(formatTwoWayTable(twoWay.rows));
     log(`Groups made during the traffic, profile and members equal on both sides: ${twoWay.groupsEqual ? 'OK' : 'MISMATCH'}`);
@@ -159,7 +177,13 @@ async function main(): Promise<number> {
   }
 
   if (o.screenshot) {
-    const check = await checkProgressInWebUi({ uiUrl: server.uiUrl!, namespace: server.namespace, workflowId, expectText: 'Member unread counts', screenshot: o.screenshot });
+    const check = await checkProgressInWebUi({
+      uiUrl: server.uiUrl!,
+      namespace: server.namespace,
+      workflowId,
+      expectText: 'Member unread counts',
+      screenshot: o.screenshot,
+    });
     log(`\nWeb UI check: progress table ${check.found ? 'shown' : 'NOT shown'} at ${check.url}; screenshot ${check.screenshot}`);
     if (!check.found) return 1;
   }
@@ -190,18 +214,36 @@ async function startDemoCoexistence(
   emulator: ImEmulator,
   im: { sdkAppId: number; secretKey: string; admin: string },
 ): Promise<Coexistence> {
-  const coex = await startCoexistence({ client, connection, namespace, taskQueuePrefix: prefix, store, im: emulator, imConfig: im, legacySecret: randomBytes(24).toString('hex'), callbackToken: randomBytes(16).toString('hex') });
+  const coex = await startCoexistence({
+    client,
+    connection,
+    namespace,
+    taskQueuePrefix: prefix,
+    store,
+    im: emulator,
+    imConfig: im,
+    legacySecret: randomBytes(24).toString('hex'),
+    callbackToken: randomBytes(16).toString('hex'),
+  });
   const groupIds = store.groupIds({ limit: 1000 }).items;
   for (const imId of groupIds) {
     const g = store.group(imId)!;
     const members = store.allGroupMembers(imId).map((m) => store.toOldUserId(m.userId));
-    coex.legacy.addExistingGroup({ groupId: store.toOldGroupId(imId), groupType: g.type as GroupType, name: g.name, owner: g.ownerId && store.toOldUserId(g.ownerId), members });
+    coex.legacy.addExistingGroup({
+      groupId: store.toOldGroupId(imId),
+      groupType: g.type as GroupType,
+      name: g.name,
+      owner: g.ownerId && store.toOldUserId(g.ownerId),
+      members,
+    });
   }
   await startSync(client, prefix);
   log(`  Sync gateway: ${coex.gatewayUrl}   old-system emulator: ${coex.legacy.baseUrl}   sync started`);
   const first = store.group(groupIds[0])!;
   if (first.ownerId) {
-    await coex.legacy.asUser(store.toOldUserId(first.ownerId)).sendGroupMessage(store.toOldGroupId(first.groupId), [{ MsgType: 'TIMTextElem', MsgContent: { Text: LIVE_DURING_IMPORT } }]);
+    await coex.legacy
+      .asUser(store.toOldUserId(first.ownerId))
+      .sendGroupMessage(store.toOldGroupId(first.groupId), [{ MsgType: 'TIMTextElem', MsgContent: { Text: LIVE_DURING_IMPORT } }]);
     log(`  A live App 1.0 message in group ${first.groupId} waits until that group's history is imported, then follows it.`);
   }
   return coex;

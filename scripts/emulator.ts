@@ -30,7 +30,11 @@ const program = new Command('emulator')
   .option('--error-rate <share>', 'share of calls answered with a retryable error', num('--error-rate'), 0)
   .option('--timeout-rate <share>', 'share of calls applied but never answered', num('--timeout-rate'), 0)
   .option('--http5xx-rate <share>', 'share of calls answered with HTTP 502', num('--http5xx-rate'), 0)
-  .option('--legacy-port <port>', 'also run the old-system emulator on this port (0 picks one); secret from TIM_LEGACY_WEBHOOK_SECRET', num('--legacy-port'))
+  .option(
+    '--legacy-port <port>',
+    'also run the old-system emulator on this port (0 picks one); secret from TIM_LEGACY_WEBHOOK_SECRET',
+    num('--legacy-port'),
+  )
   .option('--gateway-url <url>', "where the old-system emulator posts its events (the sync gateway's base URL)")
   .addHelpText(
     'after',

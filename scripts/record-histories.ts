@@ -123,7 +123,11 @@ function pickEntities(bundle: string, store: StagingStore): Picks {
   if (!avChatRoom) throw new Error('the sample bundle has no AVChatRoom group');
   const importable = new Set(groups.filter((g) => g.type !== 'AVChatRoom').map((g) => g.id));
   const [user] = byCountDescending(lines('messages.ndjson').map((m) => m.from));
-  const [group] = byCountDescending(lines('group-messages.ndjson').map((m) => m.group).filter((g) => importable.has(g)));
+  const [group] = byCountDescending(
+    lines('group-messages.ndjson')
+      .map((m) => m.group)
+      .filter((g) => importable.has(g)),
+  );
   return { user: store.toImUserId(user), group: store.imGroupIdOf(group), avChatRoom: store.imGroupIdOf(avChatRoom) };
 }
 

@@ -36,7 +36,10 @@ describe('docker-compose.yml', () => {
     expect(config['matching.numTaskqueueReadPartitions']).toEqual([{ value: 1 }]);
     expect(config['matching.numTaskqueueWritePartitions']).toEqual([{ value: 1 }]);
     expect(dynamicConfigArgs()).toEqual(
-      ['matching.useNewMatcher=true', 'matching.numTaskqueueReadPartitions=1', 'matching.numTaskqueueWritePartitions=1'].flatMap((v) => ['--dynamic-config-value', v]),
+      ['matching.useNewMatcher=true', 'matching.numTaskqueueReadPartitions=1', 'matching.numTaskqueueWritePartitions=1'].flatMap((v) => [
+        '--dynamic-config-value',
+        v,
+      ]),
     );
   });
 
@@ -68,7 +71,8 @@ describe('docker-compose.yml', () => {
     for (const s of [gateway, syncWorker]) {
       expect(s.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
       expect(s.environment?.TIM_STORE).toBe(services['tim-migrate-worker'].environment?.TIM_STORE);
-      for (const setting of ['TIM_LEGACY_BRIDGE_URL', 'TIM_LEGACY_WEBHOOK_SECRET']) expect(s.environment?.[setting]).toMatch(new RegExp(`\\$\\{${setting}:\\?`));
+      for (const setting of ['TIM_LEGACY_BRIDGE_URL', 'TIM_LEGACY_WEBHOOK_SECRET'])
+        expect(s.environment?.[setting]).toMatch(new RegExp(`\\$\\{${setting}:\\?`));
     }
     // The gateway refuses to start without a callback token: compose must ask for one, not pass an empty one.
     expect(gateway.environment?.TIM_CALLBACK_TOKEN).toMatch(/^\$\{TIM_CALLBACK_TOKEN:\?/);

@@ -26,7 +26,8 @@ const IM = { sdkAppId: 1400000778, secretKey: 'boundary-test-key', admin: 'admin
 const SECRET = 'boundary-test-bridge-secret';
 const TOKEN = 'boundary-test-callback-token';
 const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
-const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
+const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) =>
+  body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -61,15 +62,26 @@ describe('export/live boundary', () => {
     const message = (id: string, time: number, t: string) => JSON.stringify({ id, from: a, to: b, time, body: text(t) });
     writeFileSync(
       join(bundle, 'messages.ndjson'),
-      [message(`${tag}-earlier`, boundary.time - 1, `${tag} earlier`), message(boundary.id, boundary.time, `${tag} boundary`), message(`${tag}-later`, boundary.time + 1, `${tag} later`)].join('\n') + '\n',
+      [
+        message(`${tag}-earlier`, boundary.time - 1, `${tag} earlier`),
+        message(boundary.id, boundary.time, `${tag} boundary`),
+        message(`${tag}-later`, boundary.time + 1, `${tag} later`),
+      ].join('\n') + '\n',
     );
     return bundle;
   }
 
   /** The texts IM holds in the conversation of `tag`'s users, in IM's order. */
-  const imTexts = (tag: string) => Object.values(emulator.snapshot().conversations).flat().map((m) => textOf(m.body)).filter((t) => t.startsWith(tag));
+  const imTexts = (tag: string) =>
+    Object.values(emulator.snapshot().conversations)
+      .flat()
+      .map((m) => textOf(m.body))
+      .filter((t) => t.startsWith(tag));
 
-  async function withStack(tag: string, fn: (c: Coexistence, importAll: () => Promise<void>, store: StagingStore) => Promise<void>): Promise<void> {
+  async function withStack(
+    tag: string,
+    fn: (c: Coexistence, importAll: () => Promise<void>, store: StagingStore) => Promise<void>,
+  ): Promise<void> {
     const prefix = uniqueId('boundary');
     const store = new StagingStore(join(dir, `${tag}.sqlite`));
     const coex = await startCoexistence({
@@ -105,7 +117,11 @@ describe('export/live boundary', () => {
         accountListShape: false,
         batchSizes: { accounts: 100, friends: 1000, members: 20 },
       };
-      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: options.migrationId, args: [{ options }] });
+      const result = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: options.migrationId,
+        args: [{ options }],
+      });
       expect(result.state).toBe('completed');
       expect(result.failuresByEntity).toEqual({});
     };
@@ -124,7 +140,11 @@ describe('export/live boundary', () => {
   /** The old system's event for the boundary message, posted to the gateway as the old system does. */
   const postBoundaryEvent = (c: Coexistence, tag: string, users: [string, string], messageId: string, time: number) => {
     const e = { eventId: `${tag}-event`, type: 'message', messageId, from: users[0], to: users[1], time, body: text(`${tag} boundary`) };
-    return fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+    return fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, {
+      method: 'POST',
+      headers: signedBridgeHeaders(SECRET, JSON.stringify(e)),
+      body: JSON.stringify(e),
+    });
   };
 
   test('live first, then the bundle import: the import skips the message the sync wrote by its old id', async () => {
@@ -134,7 +154,9 @@ describe('export/live boundary', () => {
     await withStack(tag, async (c, importAll, store) => {
       await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
       expect((await postBoundaryEvent(c, tag, users, boundary.id, boundary.time)).status).toBe(200);
-      await waitFor(() => c.journal.get(`old:msg:${tag}-event`)?.outcome === 'applied' || c.journal.stats().directions.oldToNew.applied === 1);
+      await waitFor(
+        () => c.journal.get(`old:msg:${tag}-event`)?.outcome === 'applied' || c.journal.stats().directions.oldToNew.applied === 1,
+      );
       expect(imTexts(tag)).toEqual([`${tag} boundary`]);
 
       // The export was taken after the live message: it holds it too. (A load beside a running sync

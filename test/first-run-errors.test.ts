@@ -34,7 +34,9 @@ describe('no Temporal server at TEMPORAL_ADDRESS', () => {
 
   test('a worker’s connection says the same', async () => {
     const address = `127.0.0.1:${await closedPort()}`;
-    await expect(connectNative(address)).rejects.toThrow(new RegExp(`cannot connect to Temporal at ${address} \\(TEMPORAL_ADDRESS\\)[\\s\\S]*npm run dev-stack`));
+    await expect(connectNative(address)).rejects.toThrow(
+      new RegExp(`cannot connect to Temporal at ${address} \\(TEMPORAL_ADDRESS\\)[\\s\\S]*npm run dev-stack`),
+    );
   });
 });
 
@@ -56,8 +58,12 @@ describe('a bundle path that is not a bundle directory', () => {
   test('load names it too, and loads nothing', async () => {
     const store = new StagingStore(join(dir, 'staging.sqlite'));
     try {
-      await expect(store.load(join(dir, 'no-such-bundle'))).rejects.toThrow(`bundle directory ${join(dir, 'no-such-bundle')} does not exist`);
-      await expect(store.load(join(dir, 'accounts.ndjson'))).rejects.toThrow(/accounts\.ndjson is not a directory: a bundle is a directory of accounts\.ndjson, groups\.ndjson/);
+      await expect(store.load(join(dir, 'no-such-bundle'))).rejects.toThrow(
+        `bundle directory ${join(dir, 'no-such-bundle')} does not exist`,
+      );
+      await expect(store.load(join(dir, 'accounts.ndjson'))).rejects.toThrow(
+        /accounts\.ndjson is not a directory: a bundle is a directory of accounts\.ndjson, groups\.ndjson/,
+      );
       expect(store.accounts({ limit: 10 }).items).toEqual([]);
     } finally {
       store.close();

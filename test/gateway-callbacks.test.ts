@@ -47,12 +47,32 @@ describe('IM callback endpoint', () => {
   });
 
   const post = (query: Record<string, string>, body: unknown) =>
-    fetch(`${base}/im/callback?${new URLSearchParams(query)}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${base}/im/callback?${new URLSearchParams(query)}`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   const signed = (extra: Record<string, string> = {}) => {
     const RequestTime = String(Math.floor(Date.now() / 1000));
-    return { SdkAppid: String(IM.sdkAppId), CallbackCommand: 'C2C.CallbackAfterSendMsg', contenttype: 'json', ClientIP: '1.2.3.4', OptPlatform: 'iOS', RequestTime, Sign: callbackSign(TOKEN, RequestTime), ...extra };
+    return {
+      SdkAppid: String(IM.sdkAppId),
+      CallbackCommand: 'C2C.CallbackAfterSendMsg',
+      contenttype: 'json',
+      ClientIP: '1.2.3.4',
+      OptPlatform: 'iOS',
+      RequestTime,
+      Sign: callbackSign(TOKEN, RequestTime),
+      ...extra,
+    };
   };
-  const c2c = { CallbackCommand: 'C2C.CallbackAfterSendMsg', From_Account: 'a', To_Account: 'b', MsgSeq: 1, MsgRandom: 2, MsgTime: 1700000000, MsgBody: text('hi') };
+  const c2c = {
+    CallbackCommand: 'C2C.CallbackAfterSendMsg',
+    From_Account: 'a',
+    To_Account: 'b',
+    MsgSeq: 1,
+    MsgRandom: 2,
+    MsgTime: 1700000000,
+    MsgBody: text('hi'),
+  };
 
   test('real callbacks from IM are verified, acknowledged and handed over with their conversation and a distinct event id', async () => {
     const im = new ImClient({ ...IM, baseUrl: emulator.baseUrl });
@@ -107,20 +127,38 @@ describe('IM callback endpoint', () => {
 
   test('callbacks of a group of a few thousand members (create and disband list them all) are taken', async () => {
     const im = new ImClient({ ...IM, baseUrl: emulator.baseUrl });
-    const members = Array.from({ length: 3000 }, (_, i) => `big-group-member-with-a-long-id-${String(i).padStart(4, '0')}`.slice(-USER_ID_MAX_BYTES));
+    const members = Array.from({ length: 3000 }, (_, i) =>
+      `big-group-member-with-a-long-id-${String(i).padStart(4, '0')}`.slice(-USER_ID_MAX_BYTES),
+    );
     for (let i = 0; i < members.length; i += 100) await im.multiaccountImport({ Accounts: members.slice(i, i + 100) });
     const { groupId } = await emulator.asUser('a', 'iOS').createGroup({ groupId: 'big-group', type: 'Public', name: 'Big', members });
     await emulator.asUser('a', 'iOS').disbandGroup(groupId);
     await emulator.callbacksDrained();
     expect(emulator.counters().callbacksFailed).toBe(0);
     const memberCount = (e: SyncEvent | undefined) => (e?.payload as { MemberList: unknown[] } | undefined)?.MemberList.length;
-    expect(memberCount(delivered.find((d) => d.kind === 'Group.CallbackAfterCreateGroup' && d.entity.kind === 'group' && d.entity.groupId === groupId))).toBe(3001);
-    expect(memberCount(delivered.find((d) => d.kind === 'Group.CallbackAfterGroupDestroyed' && d.entity.kind === 'group' && d.entity.groupId === groupId))).toBe(3001);
+    expect(
+      memberCount(
+        delivered.find((d) => d.kind === 'Group.CallbackAfterCreateGroup' && d.entity.kind === 'group' && d.entity.groupId === groupId),
+      ),
+    ).toBe(3001);
+    expect(
+      memberCount(
+        delivered.find((d) => d.kind === 'Group.CallbackAfterGroupDestroyed' && d.entity.kind === 'group' && d.entity.groupId === groupId),
+      ),
+    ).toBe(3001);
   });
 
   test('the largest callback IM documents, a Community group of 100,000 members disbanded, is taken', async () => {
-    const MemberList = Array.from({ length: COMMUNITY_MAX_MEMBER_COUNT }, (_, i) => ({ Member_Account: `u${String(i).padStart(USER_ID_MAX_BYTES - 1, '0')}` }));
-    const body = { CallbackCommand: 'Group.CallbackAfterGroupDestroyed', GroupId: '@TGS#_community', Type: 'Community', Owner_Account: 'a', MemberList };
+    const MemberList = Array.from({ length: COMMUNITY_MAX_MEMBER_COUNT }, (_, i) => ({
+      Member_Account: `u${String(i).padStart(USER_ID_MAX_BYTES - 1, '0')}`,
+    }));
+    const body = {
+      CallbackCommand: 'Group.CallbackAfterGroupDestroyed',
+      GroupId: '@TGS#_community',
+      Type: 'Community',
+      Owner_Account: 'a',
+      MemberList,
+    };
     const res = await post(signed({ CallbackCommand: body.CallbackCommand }), body);
     expect(res.status).toBe(200);
     expect(delivered.at(-1)).toMatchObject({ kind: body.CallbackCommand, entity: { kind: 'group', groupId: '@TGS#_community' } });
@@ -149,7 +187,14 @@ describe('IM callback endpoint', () => {
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error: string }).error).toMatch(/^type: /);
 
-    const ok = await postLegacy({ eventId: 'e2', type: 'group.created', groupId: 'grp with spaces!', groupType: 'Community', name: 'G', time: 1700000000 });
+    const ok = await postLegacy({
+      eventId: 'e2',
+      type: 'group.created',
+      groupId: 'grp with spaces!',
+      groupType: 'Community',
+      name: 'G',
+      time: 1700000000,
+    });
     expect(ok.status).toBe(200);
     const imId = toImGroupId('grp with spaces!', 'Community');
     expect(delivered.at(-1)).toMatchObject({ eventId: 'old:e2', direction: 'oldToNew', entity: { kind: 'group', groupId: imId } });
@@ -171,7 +216,14 @@ describe('IM callback endpoint', () => {
 
 describe('gateway start-up and source checks', () => {
   const quietSink: SyncGatewayOptions['sink'] = { accept: async () => 'queued' };
-  const base: SyncGatewayOptions = { sdkAppId: IM.sdkAppId, admin: IM.admin, callbackToken: TOKEN, legacySecret: SECRET, sink: quietSink, groups: { imGroupIdOf: (g) => g, recordIdMapping: () => undefined } };
+  const base: SyncGatewayOptions = {
+    sdkAppId: IM.sdkAppId,
+    admin: IM.admin,
+    callbackToken: TOKEN,
+    legacySecret: SECRET,
+    sink: quietSink,
+    groups: { imGroupIdOf: (g) => g, recordIdMapping: () => undefined },
+  };
   const callbackUrl = (nowS = Math.floor(Date.now() / 1000)) =>
     `${IM_CALLBACK_PATH}?${new URLSearchParams({ SdkAppid: String(IM.sdkAppId), CallbackCommand: 'State.StateChange', OptPlatform: 'iOS', RequestTime: String(nowS), Sign: callbackSign(TOKEN, nowS) })}`;
   // Each body distinct: the same signed request twice would be a replay.
@@ -183,7 +235,8 @@ describe('gateway start-up and source checks', () => {
     await gw.app.listen({ host: '127.0.0.1', port: 0 });
     started.push(gw);
     const origin = `http://127.0.0.1:${(gw.app.server.address() as { port: number }).port}`;
-    const post = (headers: Record<string, string> = {}, url = callbackUrl(), payload = stateChange()) => fetch(`${origin}${url}`, { method: 'POST', headers, body: payload });
+    const post = (headers: Record<string, string> = {}, url = callbackUrl(), payload = stateChange()) =>
+      fetch(`${origin}${url}`, { method: 'POST', headers, body: payload });
     return { gw, post };
   }
   const started: Array<ReturnType<typeof createSyncGateway>> = [];
@@ -192,7 +245,9 @@ describe('gateway start-up and source checks', () => {
   });
 
   test('the gateway refuses to start without a callback token unless unsigned callbacks are asked for', async () => {
-    expect(() => createSyncGateway({ ...base, callbackToken: undefined })).toThrow(/TIM_CALLBACK_TOKEN is not set[\s\S]*--insecure-callbacks/);
+    expect(() => createSyncGateway({ ...base, callbackToken: undefined })).toThrow(
+      /TIM_CALLBACK_TOKEN is not set[\s\S]*--insecure-callbacks/,
+    );
     const insecure = await listening({ callbackToken: undefined, insecureCallbacks: true });
     expect((await insecure.post({}, `${IM_CALLBACK_PATH}?SdkAppid=${IM.sdkAppId}`)).status).toBe(200);
   });
@@ -218,7 +273,9 @@ describe('gateway start-up and source checks', () => {
     const cli = join(__dirname, '..', 'scripts', 'cli.ts');
     const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
     const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(tsx, [cli, 'gateway'], { cwd: dir, env, timeout: 60_000 }, (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
+      const child = execFile(tsx, [cli, 'gateway'], { cwd: dir, env, timeout: 60_000 }, (_err, _stdout, stderr) =>
+        resolve({ code: child.exitCode, stderr }),
+      );
     });
     expect(run.stderr).toMatch(/TIM_CALLBACK_TOKEN is not set[\s\S]*--insecure-callbacks/);
     expect(run.code).toBe(1);
@@ -246,9 +303,17 @@ describe('gateway start-up and source checks', () => {
 
   test('the allow-list and trusted-proxy settings name an entry that is not an address or range', () => {
     const required = { TIM_LEGACY_BRIDGE_URL: 'http://old.example', TIM_LEGACY_WEBHOOK_SECRET: 'a-bridge-secret-of-16+' };
-    expect(loadSyncSettings({ ...required, TIM_CALLBACK_ALLOWED_IPS: '203.0.113.0/24, 2001:db8::/32' }).TIM_CALLBACK_ALLOWED_IPS?.allows('203.0.113.9')).toBe(true);
-    expect(() => loadSyncSettings({ ...required, TIM_CALLBACK_ALLOWED_IPS: '203.0.113.0/24, im.tencent.com' })).toThrow(/TIM_CALLBACK_ALLOWED_IPS: "im.tencent.com" is not an IP address/);
-    expect(() => loadSyncSettings({ ...required, TIM_GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TIM_GATEWAY_TRUSTED_PROXIES: "10.0.0.0\/33"/);
+    expect(
+      loadSyncSettings({ ...required, TIM_CALLBACK_ALLOWED_IPS: '203.0.113.0/24, 2001:db8::/32' }).TIM_CALLBACK_ALLOWED_IPS?.allows(
+        '203.0.113.9',
+      ),
+    ).toBe(true);
+    expect(() => loadSyncSettings({ ...required, TIM_CALLBACK_ALLOWED_IPS: '203.0.113.0/24, im.tencent.com' })).toThrow(
+      /TIM_CALLBACK_ALLOWED_IPS: "im.tencent.com" is not an IP address/,
+    );
+    expect(() => loadSyncSettings({ ...required, TIM_GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(
+      /TIM_GATEWAY_TRUSTED_PROXIES: "10.0.0.0\/33"/,
+    );
   });
 
   test('a request the gateway failed to hand over is not a replay when it comes again', async () => {
@@ -262,7 +327,15 @@ describe('gateway start-up and source checks', () => {
       },
     });
     const url = callbackUrl();
-    const payload = JSON.stringify({ CallbackCommand: 'C2C.CallbackAfterSendMsg', From_Account: 'a', To_Account: 'b', MsgSeq: 1, MsgRandom: 2, MsgTime: 1700000000, MsgBody: [] });
+    const payload = JSON.stringify({
+      CallbackCommand: 'C2C.CallbackAfterSendMsg',
+      From_Account: 'a',
+      To_Account: 'b',
+      MsgSeq: 1,
+      MsgRandom: 2,
+      MsgTime: 1700000000,
+      MsgBody: [],
+    });
     expect((await flaky.post({}, url, payload)).status).toBe(500);
     failNext = false;
     expect((await flaky.post({}, url, payload)).status).toBe(200);

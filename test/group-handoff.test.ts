@@ -34,16 +34,29 @@ const text = (t: string) => [{ MsgType: 'TIMTextElem' as const, MsgContent: { Te
 /** One group of u1 (owner) .. u5 with `messages` messages. */
 function writeBundle(dir: string, group: { id: string; type: string; messages: number }): void {
   mkdirSync(dir, { recursive: true });
-  const ndjson = (file: string, rows: object[]) => writeFileSync(join(dir, file), rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
-  ndjson('accounts.ndjson', USERS.map((id) => ({ id })));
+  const ndjson = (file: string, rows: object[]) =>
+    writeFileSync(join(dir, file), rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+  ndjson(
+    'accounts.ndjson',
+    USERS.map((id) => ({ id })),
+  );
   ndjson('groups.ndjson', [{ id: group.id, type: group.type, owner: 'u1', name: `group ${group.id}`, createTime: CREATED }]);
   ndjson('friendships.ndjson', []);
   ndjson('messages.ndjson', []);
   ndjson('read-marks.ndjson', []);
-  ndjson('group-members.ndjson', USERS.map((account, i) => ({ group: group.id, account, role: i === 0 ? 'owner' : 'member', joinTime: CREATED + 10 + i, unread: i })));
+  ndjson(
+    'group-members.ndjson',
+    USERS.map((account, i) => ({ group: group.id, account, role: i === 0 ? 'owner' : 'member', joinTime: CREATED + 10 + i, unread: i })),
+  );
   ndjson(
     'group-messages.ndjson',
-    Array.from({ length: group.messages }, (_, i) => ({ id: `${group.id}-m${i}`, group: group.id, from: USERS[i % 5], time: CREATED + 1000 + i * 60, body: text(`${i}`) })),
+    Array.from({ length: group.messages }, (_, i) => ({
+      id: `${group.id}-m${i}`,
+      group: group.id,
+      from: USERS[i % 5],
+      time: CREATED + 1000 + i * 60,
+      body: text(`${i}`),
+    })),
   );
 }
 
@@ -138,7 +151,8 @@ describe('group history handoff to live posts', () => {
   }
   const importCall = (api: string) => api === 'import_group_msg';
   /** A history page's look at IM's newest message (pages are 4 calls of 7: 28 messages). */
-  const pageStart = (api: string, body: Record<string, unknown>) => api === 'get_group_info' && JSON.stringify(body).includes('LastMsgTime');
+  const pageStart = (api: string, body: Record<string, unknown>) =>
+    api === 'get_group_info' && JSON.stringify(body).includes('LastMsgTime');
 
   test('a member posting mid-import is refused while the group is muted; the whole history goes in and the group gets its own setting back', async () => {
     const m = await migrate({ id: 'g1', messages: 20 });
@@ -248,7 +262,12 @@ describe('group history handoff to live posts', () => {
       expect(m.failures('group').map((f) => f.itemId)).toEqual(['live1']);
       const reason = m.failures('group')[0].reason;
       expect(m.failures('member').map((f) => [f.itemId, f.reason])).toEqual(USERS.slice(1).map((u) => [pairItemId('live1', u), reason]));
-      expect(m.failures('groupMessage').map((f) => f.itemId).sort()).toEqual(['live1-m0', 'live1-m1', 'live1-m2', 'live1-m3']);
+      expect(
+        m
+          .failures('groupMessage')
+          .map((f) => f.itemId)
+          .sort(),
+      ).toEqual(['live1-m0', 'live1-m1', 'live1-m2', 'live1-m3']);
       expect(m.failures('groupMessage').every((f) => f.reason === reason)).toBe(true);
       expect(result.phases.groupMessages).toMatchObject({ done: 0, failed: 4 });
       expect(groupOf('live1')).toBeUndefined();

@@ -31,19 +31,45 @@ const text = (t: string) => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }
 /** A bundle of the accounts above and, per group id, a Work group of u1..u5 with `messages` messages and unread counts. */
 function writeBundle(dir: string, groups: Array<{ id: string; messages: number }>, friendsOfU1 = 0): void {
   mkdirSync(dir, { recursive: true });
-  const ndjson = (file: string, rows: object[]) => writeFileSync(join(dir, file), rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
-  ndjson('accounts.ndjson', USERS.map((id) => ({ id })));
-  ndjson('groups.ndjson', groups.map((g) => ({ id: g.id, type: 'Private', owner: 'u1', name: `group ${g.id}`, createTime: CREATED })));
-  ndjson('friendships.ndjson', USERS.slice(1, 1 + friendsOfU1).map((friend) => ({ owner: 'u1', friend, addSource: 'Web' })));
+  const ndjson = (file: string, rows: object[]) =>
+    writeFileSync(join(dir, file), rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+  ndjson(
+    'accounts.ndjson',
+    USERS.map((id) => ({ id })),
+  );
+  ndjson(
+    'groups.ndjson',
+    groups.map((g) => ({ id: g.id, type: 'Private', owner: 'u1', name: `group ${g.id}`, createTime: CREATED })),
+  );
+  ndjson(
+    'friendships.ndjson',
+    USERS.slice(1, 1 + friendsOfU1).map((friend) => ({ owner: 'u1', friend, addSource: 'Web' })),
+  );
   ndjson('messages.ndjson', []);
   ndjson('read-marks.ndjson', []);
   ndjson(
     'group-members.ndjson',
-    groups.flatMap((g) => USERS.slice(0, 5).map((account, i) => ({ group: g.id, account, role: i === 0 ? 'owner' : 'member', joinTime: CREATED + 10 + i, unread: i }))),
+    groups.flatMap((g) =>
+      USERS.slice(0, 5).map((account, i) => ({
+        group: g.id,
+        account,
+        role: i === 0 ? 'owner' : 'member',
+        joinTime: CREATED + 10 + i,
+        unread: i,
+      })),
+    ),
   );
   ndjson(
     'group-messages.ndjson',
-    groups.flatMap((g) => Array.from({ length: g.messages }, (_, i) => ({ id: `${g.id}-m${i}`, group: g.id, from: USERS[i % 5], time: CREATED + 1000 + i * 60, body: text(`${g.id} ${i}`) }))),
+    groups.flatMap((g) =>
+      Array.from({ length: g.messages }, (_, i) => ({
+        id: `${g.id}-m${i}`,
+        group: g.id,
+        from: USERS[i % 5],
+        time: CREATED + 1000 + i * 60,
+        body: text(`${g.id} ${i}`),
+      })),
+    ),
   );
 }
 
@@ -105,7 +131,8 @@ describe('import error-handling edges', () => {
         args: [{ options: { ...options, migrationId } }],
         workflowExecutionTimeout: '90 seconds',
       });
-    const failures = (entity?: string, migrationId = options.migrationId): FailureRecord[] => store.failures(migrationId, { limit: 1000, entity }).items;
+    const failures = (entity?: string, migrationId = options.migrationId): FailureRecord[] =>
+      store.failures(migrationId, { limit: 1000, entity }).items;
     const close = async () => {
       workers.shutdown();
       await running;
@@ -127,11 +154,18 @@ describe('import error-handling edges', () => {
   }
 
   test('a group IM dissolves mid-import: its other messages and unread counts are reported, the child ends and its live sync is released', async () => {
-    const m = await migrate([{ id: 'g1', messages: 20 }, { id: 'g2', messages: 5 }], GROUP_PHASES);
+    const m = await migrate(
+      [
+        { id: 'g1', messages: 20 },
+        { id: 'g2', messages: 5 },
+      ],
+      GROUP_PHASES,
+    );
     try {
       let g1Calls = 0;
       emulator.intercept((api, body, handle) => {
-        if (api === 'import_group_msg' && body.GroupId === 'g1' && ++g1Calls === 2) throw new ApiError(10010, 'group does not exist or has been dissolved');
+        if (api === 'import_group_msg' && body.GroupId === 'g1' && ++g1Calls === 2)
+          throw new ApiError(10010, 'group does not exist or has been dissolved');
         return handle(body);
       });
       const result = await m.run();
@@ -142,7 +176,12 @@ describe('import error-handling edges', () => {
       const messages = m.failures('groupMessage');
       expect(messages.map((f) => f.itemId).sort()).toEqual(Array.from({ length: 13 }, (_, i) => `g1-m${i + 7}`).sort());
       expect(new Set(messages.map((f) => f.code))).toEqual(new Set([10010]));
-      expect(m.failures('unreadCount').map((f) => f.itemId).sort()).toEqual(['u2', 'u3', 'u4', 'u5'].map((u) => pairItemId('g1', u)));
+      expect(
+        m
+          .failures('unreadCount')
+          .map((f) => f.itemId)
+          .sort(),
+      ).toEqual(['u2', 'u3', 'u4', 'u5'].map((u) => pairItemId('g1', u)));
       expect(result.phases.groupMessages).toMatchObject({ done: 12, failed: 13 });
       expect(m.store.groupHistoryPending('g1')).toBe(false);
       // The other group is untouched.
@@ -158,12 +197,17 @@ describe('import error-handling edges', () => {
     try {
       emulator.intercept((api, body, handle) => {
         const list = (body.MemberList ?? []) as Array<{ Member_Account: string }>;
-        if (api === 'import_group_member' && list.some((x) => x.Member_Account === 'u3')) throw new ApiError(10005, 'too many accounts in the request');
+        if (api === 'import_group_member' && list.some((x) => x.Member_Account === 'u3'))
+          throw new ApiError(10005, 'too many accounts in the request');
         return handle(body);
       });
       const result = await m.run();
       expect(result.childFailures).toBe(0);
-      expect(groupOf('g1').members.map((x) => x.account).sort()).toEqual(['u1', 'u2', 'u4', 'u5']);
+      expect(
+        groupOf('g1')
+          .members.map((x) => x.account)
+          .sort(),
+      ).toEqual(['u1', 'u2', 'u4', 'u5']);
       expect(m.failures('member').map((f) => [f.itemId, f.code])).toEqual([[pairItemId('g1', 'u3'), 10005]]);
       expect(groupOf('g1').messages).toHaveLength(3);
       expect(m.store.groupHistoryPending('g1')).toBe(false);
@@ -193,7 +237,12 @@ describe('import error-handling edges', () => {
       const result = await m.run();
       expect(result.state).toBe('completed');
       expect(m.failures()).toEqual([]);
-      expect(emulator.snapshot().friends.u1.map((f) => f.to).sort()).toEqual(['stranger', 'u2', 'u3', 'u4', 'u5']);
+      expect(
+        emulator
+          .snapshot()
+          .friends.u1.map((f) => f.to)
+          .sort(),
+      ).toEqual(['stranger', 'u2', 'u3', 'u4', 'u5']);
     } finally {
       await m.close();
     }
@@ -209,13 +258,25 @@ describe('import error-handling edges', () => {
         // u3's write conflicts (30008): IM does not add it and says so for that friend only.
         const items = body.AddFriendItem as Array<{ To_Account: string }>;
         const answer = handle({ ...body, AddFriendItem: items.filter((f) => f.To_Account !== 'u3') }) as { ResultItem: unknown[] };
-        return { ...answer, ResultItem: [...answer.ResultItem, { To_Account: 'u3', ResultCode: 30008, ResultInfo: 'Err_SNS_FriendImport_Conflict' }], Fail_Account: ['u3'] };
+        return {
+          ...answer,
+          ResultItem: [...answer.ResultItem, { To_Account: 'u3', ResultCode: 30008, ResultInfo: 'Err_SNS_FriendImport_Conflict' }],
+          Fail_Account: ['u3'],
+        };
       });
       const result = await m.run();
       expect(result.phases.friends).toMatchObject({ done: 4, failed: 0 });
       expect(m.failures()).toEqual([]);
-      expect(emulator.snapshot().friends.u1.map((f) => f.to).sort()).toEqual(['u2', 'u3', 'u4', 'u5']);
-      expect(calls.map((c) => (c.AddFriendItem as Array<{ To_Account: string }>).map((f) => f.To_Account))).toEqual([['u2', 'u3', 'u4', 'u5'], ['u3']]);
+      expect(
+        emulator
+          .snapshot()
+          .friends.u1.map((f) => f.to)
+          .sort(),
+      ).toEqual(['u2', 'u3', 'u4', 'u5']);
+      expect(calls.map((c) => (c.AddFriendItem as Array<{ To_Account: string }>).map((f) => f.To_Account))).toEqual([
+        ['u2', 'u3', 'u4', 'u5'],
+        ['u3'],
+      ]);
     } finally {
       await m.close();
     }
@@ -248,11 +309,23 @@ describe('import error-handling edges', () => {
   });
 
   test("a GroupId someone else's group holds is reported, and nothing is written into that group", async () => {
-    const m = await migrate([{ id: 'g1', messages: 4 }, { id: 'g2', messages: 2 }], GROUP_PHASES);
+    const m = await migrate(
+      [
+        { id: 'g1', messages: 4 },
+        { id: 'g2', messages: 2 },
+      ],
+      GROUP_PHASES,
+    );
     try {
       await im().multiaccountImport({ Accounts: ['stranger'] });
       // Older than the bundle's group, so IM would take its members and history if they were sent.
-      await im().call('import_group', { GroupId: 'g1', Type: 'Public', Owner_Account: 'stranger', Name: 'not ours', CreateTime: CREATED - 1000 });
+      await im().call('import_group', {
+        GroupId: 'g1',
+        Type: 'Public',
+        Owner_Account: 'stranger',
+        Name: 'not ours',
+        CreateTime: CREATED - 1000,
+      });
       const result = await m.run();
       expect(result.childFailures).toBe(0);
       const g1 = groupOf('g1');
@@ -301,7 +374,11 @@ describe('import error-handling edges', () => {
         args: [{ migrationId: m.options.migrationId, taskQueuePrefix: m.prefix, batchSizes: m.options.batchSizes }],
       });
       expect(retried.remaining).toEqual({});
-      expect(groupOf('team>a').members.map((x) => x.account).sort()).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
+      expect(
+        groupOf('team>a')
+          .members.map((x) => x.account)
+          .sort(),
+      ).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
     } finally {
       await m.close();
     }

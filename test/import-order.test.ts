@@ -87,7 +87,11 @@ describe('order and identity of imported messages', () => {
         batchSizes: { accounts: 100, friends: 100, members: 20 },
       };
       const taskQueue = workflowTaskQueue(prefix);
-      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue, workflowId: options.migrationId, args: [{ options }] });
+      const result = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue,
+        workflowId: options.migrationId,
+        args: [{ options }],
+      });
       expect(result.state).toBe('completed');
       expect(store.countByEntity(options.migrationId)).toEqual({});
     } finally {

@@ -34,7 +34,11 @@ const WRITE_APIS: ImApiName[] = [
 const NEW_MESSAGES = 6;
 
 type Line = Record<string, unknown>;
-const readLines = (file: string): Line[] => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+const readLines = (file: string): Line[] =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
 
 describe('incremental import', () => {
   let temporal: TestTemporal;
@@ -64,7 +68,9 @@ describe('incremental import', () => {
     const newer = join(dir, 'bundle-newer');
     cpSync(join(dir, 'bundle'), newer, { recursive: true });
     const messages = readLines(join(newer, 'messages.ndjson'));
-    const added = messages.slice(0, NEW_MESSAGES).map((m, i) => ({ ...m, id: `c2c-newer-${i}`, body: [{ MsgType: 'TIMTextElem', MsgContent: { Text: `newer ${i}` } }] }));
+    const added = messages
+      .slice(0, NEW_MESSAGES)
+      .map((m, i) => ({ ...m, id: `c2c-newer-${i}`, body: [{ MsgType: 'TIMTextElem', MsgContent: { Text: `newer ${i}` } }] }));
     appendFileSync(join(newer, 'messages.ndjson'), added.map((m) => JSON.stringify(m)).join('\n') + '\n');
     const accounts = readLines(join(newer, 'accounts.ndjson'));
     accounts[3] = { ...accounts[3], nick: 'changed in the newer export' };
@@ -114,7 +120,11 @@ describe('incremental import', () => {
         batchSizes: { accounts: 100, friends: 1000, members: 20 },
         full,
       };
-      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: options.migrationId, args: [{ options }] });
+      const result = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: options.migrationId,
+        args: [{ options }],
+      });
       expect(result.state).toBe('completed');
       expect((await runVerification(temporal.client, prefix, { migrationId: options.migrationId })).passed).toBe(true);
       return result;
@@ -127,7 +137,16 @@ describe('incremental import', () => {
       // A newer export into the same store, then start again: only the delta goes to IM.
       writeNewerExport();
       expect((await store.load(join(dir, 'bundle-newer'))).errors).toBe(0);
-      expect(store.pendingTotals()).toMatchObject({ accounts: 1, profiles: 1, messages: NEW_MESSAGES, friends: 0, readMarks: 0, groups: 0, members: 0, unreadCounts: 0 });
+      expect(store.pendingTotals()).toMatchObject({
+        accounts: 1,
+        profiles: 1,
+        messages: NEW_MESSAGES,
+        friends: 0,
+        readMarks: 0,
+        groups: 0,
+        members: 0,
+        unreadCounts: 0,
+      });
       const second = await migrate();
       // The changed profile is sent again (portrait_set overwrites; its account too, which carries the nick
       // when accounts are imported with AccountList), the new messages once each, nothing else.

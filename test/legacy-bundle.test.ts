@@ -18,7 +18,10 @@ function writeBundle(files: Record<string, unknown[] | string>): string {
   const dir = join(tmp(), 'bundle');
   mkdirSync(dir, { recursive: true });
   for (const [file, lines] of Object.entries(files)) {
-    writeFileSync(join(dir, file), typeof lines === 'string' ? lines : lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+    writeFileSync(
+      join(dir, file),
+      typeof lines === 'string' ? lines : lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n',
+    );
   }
   return dir;
 }
@@ -32,12 +35,24 @@ async function issuesOf(dir: string): Promise<string[]> {
 describe('validate', () => {
   test('names the file, line and field of schema and reference errors, and a broken line does not stop it', async () => {
     const dir = writeBundle({
-      'accounts.ndjson': [{ id: 'alice' }, { id: 'dave', gender: 'robot' }, '{not json', { id: 'carol', nick: 'x'.repeat(501) }, { id: 'bob' }],
+      'accounts.ndjson': [
+        { id: 'alice' },
+        { id: 'dave', gender: 'robot' },
+        '{not json',
+        { id: 'carol', nick: 'x'.repeat(501) },
+        { id: 'bob' },
+      ],
       'messages.ndjson': [
         { id: 'm1', from: 'alice', to: 'bob', time: 1700000000, body: text('hi') },
         { id: 'm2', from: 'alice', to: 'zed', time: 1700000001, body: text('who?') },
         { id: 'm1', from: 'bob', to: 'alice', time: 1700000002, body: text('dup') },
-        { id: 'm3', from: 'bob', to: 'alice', time: 1700000003, body: [{ MsgType: 'TIMFileElem', MsgContent: { Url: 'https://x/f', UUID: 'u' } }] },
+        {
+          id: 'm3',
+          from: 'bob',
+          to: 'alice',
+          time: 1700000003,
+          body: [{ MsgType: 'TIMFileElem', MsgContent: { Url: 'https://x/f', UUID: 'u' } }],
+        },
       ],
       'group-members.ndjson': [{ group: 'nowhere', account: 'alice' }],
     });
@@ -120,7 +135,9 @@ describe('id mapping', () => {
 
   test('an old id whose mapping equals another account’s id is reported, not merged', async () => {
     const dir = writeBundle({ 'accounts.ndjson': [{ id: 'bob smith' }, { id: toImUserId('bob smith') }] });
-    expect(await issuesOf(dir)).toEqual([expect.stringMatching(/^accounts\.ndjson:2 id: maps to IM id .* which account "bob smith" already has$/)]);
+    expect(await issuesOf(dir)).toEqual([
+      expect.stringMatching(/^accounts\.ndjson:2 id: maps to IM id .* which account "bob smith" already has$/),
+    ]);
   });
 });
 
@@ -128,7 +145,9 @@ describe('staging store', () => {
   test('a store of an earlier version, which keeps no bundle order, is refused with what to do', () => {
     const path = join(tmp(), 'old.sqlite');
     const old = new Database(path);
-    old.exec('CREATE TABLE messages (old_id TEXT PRIMARY KEY, conv_owner TEXT, conv_peer TEXT, sender TEXT, receiver TEXT, time INTEGER, body TEXT, cloud TEXT)');
+    old.exec(
+      'CREATE TABLE messages (old_id TEXT PRIMARY KEY, conv_owner TEXT, conv_peer TEXT, sender TEXT, receiver TEXT, time INTEGER, body TEXT, cloud TEXT)',
+    );
     old.close();
     expect(() => new StagingStore(path)).toThrow(/earlier version .*load the bundle into a new store/);
   });
@@ -166,9 +185,22 @@ describe('staging store', () => {
 
   test('keyset pages never skip or repeat rows when many share a timestamp', async () => {
     const messages = [];
-    for (let i = 0; i < 237; i++) messages.push({ id: `m${String(i).padStart(3, '0')}`, from: i % 3 ? 'a' : 'b', to: i % 3 ? 'b' : 'a', time: 1700000000 + Math.floor(i / 50), body: text(`${i}`) });
+    for (let i = 0; i < 237; i++)
+      messages.push({
+        id: `m${String(i).padStart(3, '0')}`,
+        from: i % 3 ? 'a' : 'b',
+        to: i % 3 ? 'b' : 'a',
+        time: 1700000000 + Math.floor(i / 50),
+        body: text(`${i}`),
+      });
     for (let i = 0; i < 61; i++) messages.push({ id: `c${i}`, from: 'a', to: 'c', time: 1700000000, body: text(`${i}`) });
-    const groupMessages = Array.from({ length: 101 }, (_, i) => ({ id: `g${i}`, group: 'g', from: 'a', time: 1700000000 + (i % 2), body: text(`${i}`) }));
+    const groupMessages = Array.from({ length: 101 }, (_, i) => ({
+      id: `g${i}`,
+      group: 'g',
+      from: 'a',
+      time: 1700000000 + (i % 2),
+      body: text(`${i}`),
+    }));
     const dir = writeBundle({
       'accounts.ndjson': [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
       'groups.ndjson': [{ id: 'g', type: 'Public', name: 'G', owner: 'a', createTime: 1600000000 }],
@@ -209,13 +241,26 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
   test('chains replay the sequential pages exactly; each conversation’s read marks follow the page that finishes it', async () => {
     const counts: Record<string, number> = { b: 23, c: 7, d: 1 };
     const messages = Object.entries(counts).flatMap(([peer, n]) =>
-      Array.from({ length: n }, (_, i) => ({ id: `${peer}${i}`, from: i % 2 ? peer : 'a', to: i % 2 ? 'a' : peer, time: 1700000000 + i, body: text(`${i}`) })),
+      Array.from({ length: n }, (_, i) => ({
+        id: `${peer}${i}`,
+        from: i % 2 ? peer : 'a',
+        to: i % 2 ? 'a' : peer,
+        time: 1700000000 + i,
+        body: text(`${i}`),
+      })),
     );
     const dir = writeBundle({
       'accounts.ndjson': ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id })),
       'messages.ndjson': messages,
       // e has read marks but no messages with a.
-      'read-marks.ndjson': [['a', 'b'], ['b', 'a'], ['c', 'a'], ['a', 'd'], ['a', 'e'], ['e', 'a']].map(([reader, peer]) => ({ reader, peer, readUpTo: 1700000100 })),
+      'read-marks.ndjson': [
+        ['a', 'b'],
+        ['b', 'a'],
+        ['c', 'a'],
+        ['a', 'd'],
+        ['a', 'e'],
+        ['e', 'a'],
+      ].map(([reader, peer]) => ({ reader, peer, readUpTo: 1700000100 })),
     });
     const store = new StagingStore(join(tmp(), 's.sqlite'));
     await store.load(dir);
@@ -224,7 +269,12 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
     const sequential = store.ownedMessages('a', { limit: 1000 }).items;
     expect(sequential).toHaveLength(31);
     const lastOf = new Map(sequential.map((m) => [peerOf(m), m.oldId]));
-    for (const [pageSize, pages] of [[5, 2], [3, 4], [10, 1], [100, 1]]) {
+    for (const [pageSize, pages] of [
+      [5, 2],
+      [3, 4],
+      [10, 1],
+      [100, 1],
+    ]) {
       const replay: typeof sequential = [];
       const finishedBy: Array<[string, number]> = [];
       const finishedMarks: string[] = [];
@@ -270,17 +320,29 @@ describe('pages planned in waves (a user’s chains run side by side)', () => {
     const peers = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}`);
     const plan = async (long: number) => {
       const messages = peers.flatMap((peer, p) =>
-        Array.from({ length: p === 0 ? long : 11 }, (_, i) => ({ id: `${peer}-${i}`, from: 'a', to: peer, time: 1700000000 + i, body: text(`${i}`) })),
+        Array.from({ length: p === 0 ? long : 11 }, (_, i) => ({
+          id: `${peer}-${i}`,
+          from: 'a',
+          to: peer,
+          time: 1700000000 + i,
+          body: text(`${i}`),
+        })),
       );
       const store = new StagingStore(join(tmp(), 's.sqlite'));
       await store.load(writeBundle({ 'accounts.ndjson': ['a', ...peers].map((id) => ({ id })), 'messages.ndjson': messages }));
       const result = store.planOwnedPages('a', 'messages', { pageSize: 5, pages: 100 });
       // The plan still covers every message once, in order.
-      const replay = result.chains.flatMap((c) => c.pages).flatMap((page) => store.ownedMessages('a', { after: page.after ?? undefined, limit: page.items }).items);
+      const replay = result.chains
+        .flatMap((c) => c.pages)
+        .flatMap((page) => store.ownedMessages('a', { after: page.after ?? undefined, limit: page.items }).items);
       expect(replay.map((m) => m.oldId)).toEqual(store.ownedMessages('a', { limit: 1000 }).items.map((m) => m.oldId));
       expect(result.next).toBeUndefined();
       store.close();
-      return { longest: Math.max(...result.chains.map((c) => c.pages.length)), pages: result.chains.flatMap((c) => c.pages).length, messages: messages.length };
+      return {
+        longest: Math.max(...result.chains.map((c) => c.pages.length)),
+        pages: result.chains.flatMap((c) => c.pages).length,
+        messages: messages.length,
+      };
     };
     const short = await plan(11);
     expect(short.longest).toBeLessThanOrEqual(CHAIN_PAGES_AT_LEAST);

@@ -79,7 +79,11 @@ describe('migration edges', () => {
   });
 
   const start = (opts: MigrationOptions) =>
-    temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(opts.taskQueuePrefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    temporal.client.workflow.start(migrationWorkflow, {
+      taskQueue: workflowTaskQueue(opts.taskQueuePrefix),
+      workflowId: opts.migrationId,
+      args: [{ options: opts }],
+    });
 
   const settings = (prefix: string) => ({ ...loadTemporalSettings({}), TIM_TASK_QUEUE_PREFIX: prefix });
 
@@ -105,7 +109,9 @@ describe('migration edges', () => {
       expect(metadata.currentDetails).toMatch(/Last problem: paused: IM refused our configuration .*70009/);
       await waitFor(async () => notices.includes('paused') && notices.some((n) => /^last problem: paused: .*70009/.test(n)));
       // A load into the store of a migration that has not ended is refused, and leaves its indexes alone.
-      await expect(store.load(join(dir, 'bundle'))).rejects.toThrow(`this store has a migration that has not ended: ${opts.migrationId} (paused)`);
+      await expect(store.load(join(dir, 'bundle'))).rejects.toThrow(
+        `this store has a migration that has not ended: ${opts.migrationId} (paused)`,
+      );
       expect(indexNames(store)).toContain('messages_by_conversation');
 
       // The setting fixed: workers restarted with the right key, then resume.
@@ -134,7 +140,9 @@ describe('migration edges', () => {
     const other = new StagingStore(join(dir, 'other.sqlite'));
     try {
       other.setRunState('m-running', 'running');
-      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(/migration that has not ended: m-running \(running\); a load now would drop the indexes/);
+      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(
+        /migration that has not ended: m-running \(running\); a load now would drop the indexes/,
+      );
       expect(indexNames(other)).toEqual(expect.arrayContaining(['messages_by_conversation', 'group_messages_by_group']));
       expect(other.totals().messages).toBe(0);
       // A terminated migration never records its end: --force.
@@ -142,7 +150,9 @@ describe('migration edges', () => {
       other.setRunState('m-running', 'completed');
       expect((await other.load(join(dir, 'bundle'))).errors).toBe(0);
       new SyncJournal(other.db).setStatus('paused');
-      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(/the live sync of this store is paused .*; a load now would drop the indexes/);
+      await expect(other.load(join(dir, 'bundle'))).rejects.toThrow(
+        /the live sync of this store is paused .*; a load now would drop the indexes/,
+      );
     } finally {
       other.close();
     }
@@ -198,36 +208,59 @@ describe('migration edges', () => {
       // IM takes no account per call, whatever the batch: the halved batch of one still fails the run.
       emulator.setLimits({ multiaccount_import: { maxItems: 0 } });
       const failed = options(prefix);
-      await start(failed).then((h) => h.result()).catch(() => undefined);
-      expect(await migrationStatus(temporal.client, failed.migrationId)).toMatch(new RegExp(`^${failed.migrationId}: failed \\(accounts\\)[^]*failed: multiaccount_import failed with 70206`));
+      await start(failed)
+        .then((h) => h.result())
+        .catch(() => undefined);
+      expect(await migrationStatus(temporal.client, failed.migrationId)).toMatch(
+        new RegExp(`^${failed.migrationId}: failed \\(accounts\\)[^]*failed: multiaccount_import failed with 70206`),
+      );
     } finally {
       emulator.setLimits({ multiaccount_import: { maxItems: IM_APIS.multiaccount_import.maxItems } });
       await workers.stop();
     }
   });
 
-  test.each(['paused', 'cancelled'] as const)('retry-failed on a %s migration ends with a clear reason instead of waiting forever', async (runState) => {
-    emulator.reset();
-    const prefix = uniqueId('edge');
-    const workers = await startWorkers(prefix);
-    try {
-      // The accounts in IM, so the group's import goes past import_group to pages that look at the run state.
-      const accounts = options(prefix, { phases: ['accounts'] });
-      await (await start(accounts)).result();
-      const migrationId = uniqueId('edge');
-      const groupId = store.groupIds({ limit: 100 }).items.find((id) => store.group(id)?.type !== 'AVChatRoom')!;
-      store.record({ migrationId, entity: 'group', itemId: groupId, api: 'import_group', code: 10002, errorClass: 'retryable', reason: 'test' });
-      store.setRunState(migrationId, runState);
-      const retry = retryFailed(temporal.client, settings(prefix), migrationId, () => undefined);
-      const outcome = await Promise.race([retry.then(() => 'ended', (err: Error) => err.message), new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
-      expect(outcome).toMatch(new RegExp(`^retry-failed ${migrationId}: migration ${migrationId} is ${runState}: .* then retry its failures`));
-      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${migrationId}-retry-'` })) {
-        if (wf.status.name === 'RUNNING') await temporal.client.workflow.getHandle(wf.workflowId).terminate('test ended');
+  test.each(['paused', 'cancelled'] as const)(
+    'retry-failed on a %s migration ends with a clear reason instead of waiting forever',
+    async (runState) => {
+      emulator.reset();
+      const prefix = uniqueId('edge');
+      const workers = await startWorkers(prefix);
+      try {
+        // The accounts in IM, so the group's import goes past import_group to pages that look at the run state.
+        const accounts = options(prefix, { phases: ['accounts'] });
+        await (await start(accounts)).result();
+        const migrationId = uniqueId('edge');
+        const groupId = store.groupIds({ limit: 100 }).items.find((id) => store.group(id)?.type !== 'AVChatRoom')!;
+        store.record({
+          migrationId,
+          entity: 'group',
+          itemId: groupId,
+          api: 'import_group',
+          code: 10002,
+          errorClass: 'retryable',
+          reason: 'test',
+        });
+        store.setRunState(migrationId, runState);
+        const retry = retryFailed(temporal.client, settings(prefix), migrationId, () => undefined);
+        const outcome = await Promise.race([
+          retry.then(
+            () => 'ended',
+            (err: Error) => err.message,
+          ),
+          new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000)),
+        ]);
+        expect(outcome).toMatch(
+          new RegExp(`^retry-failed ${migrationId}: migration ${migrationId} is ${runState}: .* then retry its failures`),
+        );
+        for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${migrationId}-retry-'` })) {
+          if (wf.status.name === 'RUNNING') await temporal.client.workflow.getHandle(wf.workflowId).terminate('test ended');
+        }
+      } finally {
+        await workers.stop();
       }
-    } finally {
-      await workers.stop();
-    }
-  });
+    },
+  );
 
   test('retry-failed while the migration still runs is refused', async () => {
     const prefix = uniqueId('edge');
@@ -235,7 +268,9 @@ describe('migration edges', () => {
     const opts = options(prefix);
     const handle = await start(opts);
     try {
-      await expect(retryFailed(temporal.client, settings(prefix), opts.migrationId, () => undefined)).rejects.toThrow(`migration ${opts.migrationId} is still running`);
+      await expect(retryFailed(temporal.client, settings(prefix), opts.migrationId, () => undefined)).rejects.toThrow(
+        `migration ${opts.migrationId} is still running`,
+      );
     } finally {
       await handle.terminate('test ended');
     }
@@ -276,7 +311,8 @@ describe('bundle validation', () => {
     );
     const issues: string[] = [];
     const summary = await validateBundle(dir, { onIssue: (i) => issues.push(formatIssue(i)) });
-    const reason = (what: string) => `group "undated" has no createTime in groups.ndjson: IM would date it at the import and refuse all its older ${what}`;
+    const reason = (what: string) =>
+      `group "undated" has no createTime in groups.ndjson: IM would date it at the import and refuse all its older ${what}`;
     expect(issues).toEqual([
       expect.stringMatching(new RegExp(`^group-members\\.ndjson:2 group: ${reason('member joins')}; give the group its createTime$`)),
       expect.stringMatching(new RegExp(`^group-messages\\.ndjson:2 group: ${reason('messages')}; give the group its createTime$`)),
@@ -309,4 +345,3 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promi
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-

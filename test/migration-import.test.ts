@@ -24,11 +24,22 @@ const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'adminis
 
 /** Read state of a conversation that holds no message (its history expired in the old system, say): both sides of one such pair. */
 function addReadMarksWithoutMessages(bundle: string): void {
-  const lines = (file: string) => readFileSync(join(bundle, file), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+  const lines = (file: string) =>
+    readFileSync(join(bundle, file), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, string>);
   const talked = new Set(lines('messages.ndjson').flatMap((m) => [`${m.from}|${m.to}`, `${m.to}|${m.from}`]));
-  const ids = lines('accounts.ndjson').map((a) => a.id).filter((id) => /^u\d+$/.test(id));
+  const ids = lines('accounts.ndjson')
+    .map((a) => a.id)
+    .filter((id) => /^u\d+$/.test(id));
   const [a, b] = ids.flatMap((x) => ids.filter((y) => x < y && !talked.has(`${x}|${y}`)).map((y) => [x, y]))[0];
-  appendFileSync(join(bundle, 'read-marks.ndjson'), [JSON.stringify({ reader: a, peer: b, readUpTo: 1700000000 }), JSON.stringify({ reader: b, peer: a, readUpTo: 1700000000 })].join('\n') + '\n');
+  appendFileSync(
+    join(bundle, 'read-marks.ndjson'),
+    [JSON.stringify({ reader: a, peer: b, readUpTo: 1700000000 }), JSON.stringify({ reader: b, peer: a, readUpTo: 1700000000 })].join(
+      '\n',
+    ) + '\n',
+  );
 }
 
 describe('historical import against the IM emulator', () => {
@@ -55,7 +66,11 @@ describe('historical import against the IM emulator', () => {
 
   const im = (timeoutMs = 10_000) => new ImClient({ ...IM, baseUrl: emulator.baseUrl, timeoutMs });
 
-  async function startWorkers(prefix: string, timeoutMs?: number, settings: Record<string, string> = {}): Promise<{ workers: ImportWorkers; running: Promise<void> }> {
+  async function startWorkers(
+    prefix: string,
+    timeoutMs?: number,
+    settings: Record<string, string> = {},
+  ): Promise<{ workers: ImportWorkers; running: Promise<void> }> {
     const workers = await createImportStack({
       connection: temporal.nativeConnection,
       namespace: temporal.namespace,
@@ -122,7 +137,11 @@ describe('historical import against the IM emulator', () => {
     const { workers, running } = await startWorkers(prefix);
     try {
       const opts = options(prefix);
-      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const result = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       expect(result.state).toBe('completed');
       expect(result.unsupportedGroups).toBe(1);
       const verified = await verify(prefix, opts.migrationId);
@@ -137,7 +156,11 @@ describe('historical import against the IM emulator', () => {
 
       // The same migration again, under a new id: nothing new lands in IM.
       const again = options(prefix);
-      const second = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: again.migrationId, args: [{ options: again }] });
+      const second = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: again.migrationId,
+        args: [{ options: again }],
+      });
       expect(second.state).toBe('completed');
       expect(duplicatesInIm()).toBe(0);
       // Verified again over several runs of its workflow (continue-as-new), with the same result.
@@ -158,7 +181,11 @@ describe('historical import against the IM emulator', () => {
     const { workers, running } = await startWorkers(prefix);
     try {
       const opts = options(prefix);
-      await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       const goNoGo = async () => cutoverReport(temporal.client, store, opts.migrationId);
       const unverified = await goNoGo();
       expect(unverified.go).toBe(false);
@@ -173,7 +200,9 @@ describe('historical import against the IM emulator', () => {
 
       // Tamper with what IM holds, through the emulator's state and an App 2.0 user.
       const snap = emulator.snapshot();
-      const conversation = Object.values(snap.conversations).find((list) => list.length >= 4 && new Set(list.map((m) => m.time)).size >= 3)!;
+      const conversation = Object.values(snap.conversations).find(
+        (list) => list.length >= 4 && new Set(list.map((m) => m.time)).size >= 3,
+      )!;
       const removed = conversation.splice(0, 1)[0];
       conversation[0].body = [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'edited in IM' } }];
       const [early, late] = [conversation[1], conversation[conversation.length - 1]];
@@ -181,7 +210,9 @@ describe('historical import against the IM emulator', () => {
       const group = Object.values(snap.groups).find((g) => g.type !== 'AVChatRoom' && g.members.length > 2)!;
       const leaver = group.members.find((m) => m.role === 'Member')!.account;
       await emulator.asUser(leaver).quitGroup(group.groupId);
-      await emulator.asUser(group.members.find((m) => m.account !== leaver)!.account).sendGroupMsg(group.groupId, [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'not in the store' } }]);
+      await emulator
+        .asUser(group.members.find((m) => m.account !== leaver)!.account)
+        .sendGroupMsg(group.groupId, [{ MsgType: 'TIMTextElem', MsgContent: { Text: 'not in the store' } }]);
 
       const result = await verify(prefix, opts.migrationId);
       expect(result.passed).toBe(false);
@@ -218,7 +249,11 @@ describe('historical import against the IM emulator', () => {
     const { workers, running } = await startWorkers(prefix, 3500);
     try {
       const opts = options(prefix);
-      const result = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const result = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       expect(result.state).toBe('completed');
       expect(emulator.counters().faultsInjected.retryable).toBeGreaterThan(0);
       expect(emulator.counters().faultsInjected.timeout).toBeGreaterThan(0);
@@ -240,7 +275,11 @@ describe('historical import against the IM emulator', () => {
     const { workers, running } = await startWorkers(prefix, undefined, { TIM_RATE_IMPORTMSG: '50' });
     try {
       const opts = options(prefix);
-      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       while ((emulator.counters().calls.importmsg ?? 0) < 50) await new Promise((r) => setTimeout(r, 20));
       await handle.signal(pauseSignal);
       while ((await handle.query(progressQuery)).state !== 'paused') await new Promise((r) => setTimeout(r, 20));
@@ -269,11 +308,19 @@ describe('historical import against the IM emulator', () => {
     try {
       // Messages before their accounts: every one is refused (account not imported) and reported.
       const early = { ...options(prefix), phases: ['messages' as const] };
-      const first = await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: early.migrationId, args: [{ options: early }] });
+      const first = await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: early.migrationId,
+        args: [{ options: early }],
+      });
       expect(first.phases.messages.failed).toBe(600);
       expect(store.countByEntity(early.migrationId)).toEqual({ message: 600 });
       const accounts = { ...options(prefix), phases: ['accounts' as const] };
-      await temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: accounts.migrationId, args: [{ options: accounts }] });
+      await temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: accounts.migrationId,
+        args: [{ options: accounts }],
+      });
       const before = emulator.counters();
 
       const retry = await temporal.client.workflow.execute(retryFailuresWorkflow, {
@@ -300,7 +347,11 @@ describe('historical import against the IM emulator', () => {
     const prefix = uniqueId('imp');
     const first = await startWorkers(prefix);
     const opts = options(prefix);
-    const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+    const handle = await temporal.client.workflow.start(migrationWorkflow, {
+      taskQueue: workflowTaskQueue(prefix),
+      workflowId: opts.migrationId,
+      args: [{ options: opts }],
+    });
     // Let it get going, then stop this worker abruptly-ish: activities in flight are abandoned.
     while ((emulator.counters().calls.importmsg ?? 0) < 100) await new Promise((r) => setTimeout(r, 50));
     first.workers.shutdown();

@@ -7,7 +7,15 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ImportActivities, StoreActivities } from '../activities/contracts';
 import type { PageChain } from '../legacy/source';
 import { resolveApiLimits } from '../im/apis';
-import { emptyTotals, IMPORT_PHASES, pauseSignal, progressQuery, resumeSignal, cancelSignal, type MigrationOptions } from '../workflows/api';
+import {
+  emptyTotals,
+  IMPORT_PHASES,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  cancelSignal,
+  type MigrationOptions,
+} from '../workflows/api';
 import { migrationWorkflow } from '../workflows/migration';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { createImportWorkers } from '../workers/import-workers';
@@ -27,7 +35,10 @@ function pageIds(ids: string[], after: string | undefined, limit: number) {
   return { ids: page, next: start + limit < ids.length ? page[page.length - 1] : undefined };
 }
 
-function fakeActivities(log: string[], opts: { delayMs?: number; batchTooLargeAbove?: number; holdFirstPages?: number; runStates?: string[] } = {}) {
+function fakeActivities(
+  log: string[],
+  opts: { delayMs?: number; batchTooLargeAbove?: number; holdFirstPages?: number; runStates?: string[] } = {},
+) {
   const pause = () => new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
   let toHold = opts.holdFirstPages ?? 0;
   const store: StoreActivities = {
@@ -167,7 +178,12 @@ describe('migration orchestration', () => {
   });
   afterAll(async () => temporal?.close());
 
-  async function withWorkers<T>(prefix: string, log: string[], opts: Parameters<typeof fakeActivities>[1], body: () => Promise<T>): Promise<T> {
+  async function withWorkers<T>(
+    prefix: string,
+    log: string[],
+    opts: Parameters<typeof fakeActivities>[1],
+    body: () => Promise<T>,
+  ): Promise<T> {
     const { store, im } = fakeActivities(log, opts);
     const workers = await createImportWorkers({
       connection: temporal.nativeConnection,
@@ -204,7 +220,11 @@ describe('migration orchestration', () => {
     const log: string[] = [];
     const result = await withWorkers(prefix, log, {}, async () => {
       const opts = options(prefix);
-      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      return temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
     });
     expect(result.state).toBe('completed');
     expect(result.phases.accounts.done).toBe(USERS.length);
@@ -217,7 +237,9 @@ describe('migration orchestration', () => {
     for (const user of USERS) {
       // Message pages as logged (start+count): every message once, each conversation's pages in
       // order, all of them before the read marks; the profile once, beside them.
-      const pages = log.flatMap((l, i) => (l.startsWith(`messages:${user}:`) ? [{ i, start: Number(l.split(':')[2].split('+')[0]), count: Number(l.split('+')[1]) }] : []));
+      const pages = log.flatMap((l, i) =>
+        l.startsWith(`messages:${user}:`) ? [{ i, start: Number(l.split(':')[2].split('+')[0]), count: Number(l.split('+')[1]) }] : [],
+      );
       expect(pages.reduce((n, p) => n + p.count, 0)).toBe(MESSAGES_PER_USER);
       for (const conversation of ['a', 'b']) {
         const starts = pages.filter((p) => conversationOf(p.start) === conversation).map((p) => p.start);
@@ -229,7 +251,9 @@ describe('migration orchestration', () => {
       const readMarkPeers = log.filter((l) => l.startsWith(`readMarks:${user}:`)).map((l) => l.split(':')[2].split(','));
       expect(readMarkPeers.filter((peers) => peers.includes('a'))).toEqual([]);
       const lastPageOfB = pages.filter((p) => conversationOf(p.start) === 'b').pop()!;
-      expect(log.findIndex((l) => l.startsWith(`readMarks:${user}:`) && l.split(':')[2].split(',').includes('b'))).toBeGreaterThan(lastPageOfB.i);
+      expect(log.findIndex((l) => l.startsWith(`readMarks:${user}:`) && l.split(':')[2].split(',').includes('b'))).toBeGreaterThan(
+        lastPageOfB.i,
+      );
       expect(log.indexOf(`readMarks:${user}:withoutMessages`)).toBeGreaterThan(pages[pages.length - 1].i);
     }
     expect(result.phases.readMarks.done).toBe(USERS.length * 2);
@@ -247,7 +271,11 @@ describe('migration orchestration', () => {
     const log: string[] = [];
     const result = await withWorkers(prefix, log, { batchTooLargeAbove: 2 }, async () => {
       const opts = options(prefix, { phases: ['accounts'] });
-      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      return temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
     });
     expect(result.phases.accounts.done).toBe(USERS.length);
     expect(log.every((l) => Number(l.split(':')[1]) <= 2)).toBe(true);
@@ -259,7 +287,11 @@ describe('migration orchestration', () => {
     const runStates: string[] = [];
     await withWorkers(prefix, log, { delayMs: 50, runStates }, async () => {
       const opts = options(prefix, { phases: ['accounts', 'messages'] });
-      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       await waitFor(async () => (await handle.query(progressQuery)).phases.messages.done > 0);
       await handle.signal(pauseSignal);
       await waitFor(async () => (await handle.query(progressQuery)).state === 'paused');
@@ -283,7 +315,11 @@ describe('migration orchestration', () => {
     const runStates: string[] = [];
     const result = await withWorkers(prefix, log, { holdFirstPages: 3, runStates }, async () => {
       const opts = options(prefix, { phases: ['accounts', 'messages'] });
-      return temporal.client.workflow.execute(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      return temporal.client.workflow.execute(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
     });
     expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
     const held = log.filter((l) => l.startsWith('held:'));
@@ -302,7 +338,11 @@ describe('migration orchestration', () => {
     const budget = 30;
     await withWorkers(prefix, log, {}, async () => {
       const opts = options(prefix, { historyEventBudget: budget, userConcurrency: 3 });
-      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       const result = await handle.result();
       expect(result.phases.messages.done).toBe(USERS.length * MESSAGES_PER_USER);
       expect(result.phases.groupMessages.done).toBe(2 * MESSAGES_PER_GROUP);
@@ -315,7 +355,8 @@ describe('migration orchestration', () => {
       expect(runs.length).toBeGreaterThan(1);
       for (const run of runs) expect(run.historyLength).toBeLessThan(budget + 100);
       const userRuns = [];
-      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${opts.migrationId}-user-'` })) userRuns.push(wf);
+      for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${opts.migrationId}-user-'` }))
+        userRuns.push(wf);
       expect(userRuns.length).toBeGreaterThan(USERS.length);
     });
   });
@@ -325,7 +366,11 @@ describe('migration orchestration', () => {
     const log: string[] = [];
     await withWorkers(prefix, log, { delayMs: 100 }, async () => {
       const opts = options(prefix, { phases: ['accounts', 'messages'], userConcurrency: 2 });
-      const handle = await temporal.client.workflow.start(migrationWorkflow, { taskQueue: workflowTaskQueue(prefix), workflowId: opts.migrationId, args: [{ options: opts }] });
+      const handle = await temporal.client.workflow.start(migrationWorkflow, {
+        taskQueue: workflowTaskQueue(prefix),
+        workflowId: opts.migrationId,
+        args: [{ options: opts }],
+      });
       await waitFor(async () => (await handle.query(progressQuery)).phases.messages.done > 0);
       await handle.signal(cancelSignal);
       const result = await handle.result();

@@ -30,8 +30,17 @@ const SECRET = 'sync-test-bridge-secret';
 const TOKEN = 'sync-test-callback-token';
 const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
 /** An old-system one-to-one message event as the routing service posts it (docs/legacy-bridge.md). */
-const oldMessage = (id: string, from: string, to: string, t: string) => ({ eventId: id, type: 'message', messageId: `${id}-m`, from, to, time: Math.floor(Date.now() / 1000), body: text(t) });
-const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
+const oldMessage = (id: string, from: string, to: string, t: string) => ({
+  eventId: id,
+  type: 'message',
+  messageId: `${id}-m`,
+  from,
+  to,
+  time: Math.floor(Date.now() / 1000),
+  body: text(t),
+});
+const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) =>
+  body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('live two-way sync', () => {
@@ -50,7 +59,12 @@ describe('live two-way sync', () => {
   });
 
   /** A fresh prefix, store and coexistence set-up, with the sync started; IM accounts for `users`. */
-  async function withSync(users: string[], fn: (c: Coexistence, prefix: string, store: StagingStore) => Promise<void>, store?: StagingStore, sync: { lingerMs?: number } = {}): Promise<void> {
+  async function withSync(
+    users: string[],
+    fn: (c: Coexistence, prefix: string, store: StagingStore) => Promise<void>,
+    store?: StagingStore,
+    sync: { lingerMs?: number } = {},
+  ): Promise<void> {
     const prefix = uniqueId('sync');
     const own = store ?? new StagingStore(join(dir, `${prefix}.sqlite`));
     if (users.length) await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
@@ -79,7 +93,12 @@ describe('live two-way sync', () => {
   }
 
   /** Posts an old-system event to the gateway as the old system does, signed with the bridge secret. */
-  const postLegacyEvent = (c: Coexistence, e: object) => fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, { method: 'POST', headers: signedBridgeHeaders(SECRET, JSON.stringify(e)), body: JSON.stringify(e) });
+  const postLegacyEvent = (c: Coexistence, e: object) =>
+    fetch(`${c.gatewayUrl}${LEGACY_EVENTS_PATH}`, {
+      method: 'POST',
+      headers: signedBridgeHeaders(SECRET, JSON.stringify(e)),
+      body: JSON.stringify(e),
+    });
 
   /** Every one-to-one and group message in IM whose text contains `tag`, in IM's order. */
   function imTexts(tag: string): string[] {
@@ -106,7 +125,9 @@ describe('live two-way sync', () => {
       await c.legacy.asUser(carol).sendGroupMessage(og, text(`${tag} group message from the old app`));
       // App 2.0 users.
       await emulator.asUser(bob, 'Android').sendC2C(alice, text(`${tag} c2c from the new app`));
-      const { groupId: ng } = await emulator.asUser(carol).createGroup({ groupId: `${tag}-new-group`, type: 'Public', name: 'New group', members: [alice] });
+      const { groupId: ng } = await emulator
+        .asUser(carol)
+        .createGroup({ groupId: `${tag}-new-group`, type: 'Public', name: 'New group', members: [alice] });
       await emulator.asUser(carol).changeGroupProfile(ng, { Name: 'New group renamed' });
       await emulator.asUser(dave).joinGroup(ng);
       await emulator.asUser(alice).quitGroup(ng);
@@ -114,7 +135,12 @@ describe('live two-way sync', () => {
       const stats = await c.settled();
 
       // Messages: once on each side, whichever side they started on.
-      for (const t of ['c2c from the old app', 'group message from the old app', 'c2c from the new app', 'group message from the new app']) {
+      for (const t of [
+        'c2c from the old app',
+        'group message from the old app',
+        'c2c from the new app',
+        'group message from the new app',
+      ]) {
         expect(imTexts(`${tag} ${t}`)).toHaveLength(1);
         expect(legacyTexts(c, `${tag} ${t}`)).toHaveLength(1);
       }
@@ -147,13 +173,29 @@ describe('live two-way sync', () => {
     const tag = uniqueId('dup');
     const [erin, frank] = [`erin-${tag}`, `frank-${tag}`];
     await withSync([erin, frank], async (c) => {
-      const callback = { CallbackCommand: 'C2C.CallbackAfterSendMsg', From_Account: erin, To_Account: frank, MsgSeq: 7, MsgRandom: 8, MsgTime: Math.floor(Date.now() / 1000), MsgBody: text(`${tag} sent once, called back twice`) };
+      const callback = {
+        CallbackCommand: 'C2C.CallbackAfterSendMsg',
+        From_Account: erin,
+        To_Account: frank,
+        MsgSeq: 7,
+        MsgRandom: 8,
+        MsgTime: Math.floor(Date.now() / 1000),
+        MsgBody: text(`${tag} sent once, called back twice`),
+      };
       const firstSignedAt = Math.floor(Date.now() / 1000);
       let deliveries = 0;
       const postCallback = () => {
         // Each redelivery signed at another second: the same signed request twice is refused as a replay.
         const RequestTime = String(firstSignedAt - deliveries++);
-        const q = new URLSearchParams({ SdkAppid: String(IM.sdkAppId), CallbackCommand: callback.CallbackCommand, contenttype: 'json', ClientIP: '10.0.0.1', OptPlatform: 'iOS', RequestTime, Sign: callbackSign(TOKEN, RequestTime) });
+        const q = new URLSearchParams({
+          SdkAppid: String(IM.sdkAppId),
+          CallbackCommand: callback.CallbackCommand,
+          contenttype: 'json',
+          ClientIP: '10.0.0.1',
+          OptPlatform: 'iOS',
+          RequestTime,
+          Sign: callbackSign(TOKEN, RequestTime),
+        });
         return fetch(`${c.gatewayUrl}${IM_CALLBACK_PATH}?${q}`, { method: 'POST', body: JSON.stringify(callback) });
       };
       expect((await postCallback()).status).toBe(200);
@@ -185,7 +227,15 @@ describe('live two-way sync', () => {
       const entityId = syncEntityWorkflowId(prefix, entity);
       // The gateway journalled this one; its signal is still on its way (or the gateway died before sending it).
       const early = oldMessage(`${tag}-1`, kate, liam, `${tag} #1 journalled first`);
-      c.journal.record({ eventId: `old:msg:${early.messageId}`, direction: 'oldToNew', kind: 'message', entityId, payload: early, receivedAtMs: Date.now(), outcome: 'pending' });
+      c.journal.record({
+        eventId: `old:msg:${early.messageId}`,
+        direction: 'oldToNew',
+        kind: 'message',
+        entityId,
+        payload: early,
+        receivedAtMs: Date.now(),
+        outcome: 'pending',
+      });
       await sleep(5);
       await c.legacy.asUser(liam).sendMessage(kate, text(`${tag} #2 sent next`));
       await c.legacy.eventsDrained();
@@ -219,7 +269,9 @@ describe('live two-way sync', () => {
         expect((await post(message(2))).status).toBe(200);
         await c.settled();
         expect(imTexts(tag)).toEqual([`${tag} #1`, `${tag} #2`]);
-        const entityWorkflow = temporal.client.workflow.getHandle(syncEntityWorkflowId(prefix, { kind: 'conversation', users: [olga, paul] }));
+        const entityWorkflow = temporal.client.workflow.getHandle(
+          syncEntityWorkflowId(prefix, { kind: 'conversation', users: [olga, paul] }),
+        );
         await waitFor(async () => (await entityWorkflow.query(entitySyncQuery)).counts.applied === 2);
         // One local activity (one marker in the history) applied both, when the second event came
         // well inside the watch: it runs 5 s from the apply's start, which is after the first's receipt.
@@ -227,8 +279,15 @@ describe('live two-way sync', () => {
         const [first, second] = [1, 2].map((n) => c.journal.get(`old:msg:${tag}-${n}-m`) as JournalEntry);
         const within = second.receivedAtMs - first.receivedAtMs < 4000;
         // A failure shows the timings and what each apply returned.
-        const results = applies.map((e) => Buffer.from(e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data ?? []).toString());
-        const timings = { firstReceived: first.receivedAtMs, firstApplied: first.settledAtMs, secondReceived: second.receivedAtMs, secondApplied: second.settledAtMs };
+        const results = applies.map((e) =>
+          Buffer.from(e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data ?? []).toString(),
+        );
+        const timings = {
+          firstReceived: first.receivedAtMs,
+          firstApplied: first.settledAtMs,
+          secondReceived: second.receivedAtMs,
+          secondApplied: second.settledAtMs,
+        };
         if (within && applies.length !== 1) throw new Error(`${applies.length} applies: ${JSON.stringify({ timings, results })}`);
         expect((await entityWorkflow.query(entitySyncQuery)).counts).toEqual({ applied: 2, rejected: 0, duplicates: 0 });
       },
@@ -246,7 +305,11 @@ describe('live two-way sync', () => {
       [mia, noah],
       async (c, prefix) => {
         const entity: SyncEntity = { kind: 'conversation', users: [mia, noah] };
-        const handle = await temporal.client.workflow.start('entitySyncWorkflow', { workflowId: syncEntityWorkflowId(prefix, entity), taskQueue: syncTaskQueue(prefix), args: [{ entity, idleCloseMs: 3000 }] });
+        const handle = await temporal.client.workflow.start('entitySyncWorkflow', {
+          workflowId: syncEntityWorkflowId(prefix, entity),
+          taskQueue: syncTaskQueue(prefix),
+          args: [{ entity, idleCloseMs: 3000 }],
+        });
         const status = async () => (await handle.describe()).status.name;
         // One event at a time, each applied before the next: the workflow waits for events between them.
         for (let i = 0; i < 6; i++) {
@@ -278,7 +341,11 @@ describe('live two-way sync', () => {
     await withSync([gina, hank], async (c, prefix) => {
       // A small history budget for this conversation, so 30 events cross continue-as-new.
       const entity: SyncEntity = { kind: 'conversation', users: [gina, hank] };
-      const handle = await temporal.client.workflow.start('entitySyncWorkflow', { workflowId: syncEntityWorkflowId(prefix, entity), taskQueue: syncTaskQueue(prefix), args: [{ entity, historyEventBudget: 60 }] });
+      const handle = await temporal.client.workflow.start('entitySyncWorkflow', {
+        workflowId: syncEntityWorkflowId(prefix, entity),
+        taskQueue: syncTaskQueue(prefix),
+        args: [{ entity, historyEventBudget: 60 }],
+      });
 
       await signalSync(temporal.client, prefix, 'pause');
       await waitFor(() => c.journal.status() === 'paused');
@@ -378,12 +445,16 @@ describe('live two-way sync', () => {
           await c.legacy.asUser('u00000').sendGroupMessage('group-0', text(`${tag} live, during the import`));
           await c.legacy.eventsDrained();
           const entity = syncEntityWorkflowId(prefix, { kind: 'group', groupId: 'group-0' });
-          await waitFor(async () => (await temporal.client.workflow.getHandle(entity).query(entitySyncQuery)).waitingFor === 'history-import');
+          await waitFor(
+            async () => (await temporal.client.workflow.getHandle(entity).query(entitySyncQuery)).waitingFor === 'history-import',
+          );
           expect(c.journal.stats().directions.oldToNew.pending).toBe(1);
           // `sync status` says why it waits, so a held group never looks like a stall (once the
           // control workflow has recorded that the sync runs, which it does in the background).
           await waitFor(async () => c.journal.stats().status === 'running');
-          expect(formatSyncStats(c.journal.stats(), store)).toMatch(/group-0: 1 event\(s\), oldest \d+ s: group group-0 waits for its history import/);
+          expect(formatSyncStats(c.journal.stats(), store)).toMatch(
+            /group-0: 1 event\(s\), oldest \d+ s: group group-0 waits for its history import/,
+          );
 
           const workers = await createImportStack({
             connection: temporal.nativeConnection,
@@ -401,7 +472,20 @@ describe('live two-way sync', () => {
             const result = await temporal.client.workflow.execute(migrationWorkflow, {
               taskQueue: workflowTaskQueue(prefix),
               workflowId: migrationId,
-              args: [{ options: { migrationId, taskQueuePrefix: prefix, phases: [...IMPORT_PHASES], userConcurrency: 4, groupConcurrency: 4, accountConcurrency: 1, accountListShape: false, batchSizes: { accounts: 100, friends: 1000, members: 20 } } }],
+              args: [
+                {
+                  options: {
+                    migrationId,
+                    taskQueuePrefix: prefix,
+                    phases: [...IMPORT_PHASES],
+                    userConcurrency: 4,
+                    groupConcurrency: 4,
+                    accountConcurrency: 1,
+                    accountListShape: false,
+                    batchSizes: { accounts: 100, friends: 1000, members: 20 },
+                  },
+                },
+              ],
             });
             expect(result.state).toBe('completed');
             await c.settled();
@@ -409,7 +493,9 @@ describe('live two-way sync', () => {
             expect(messages.length).toBe(store.groupMessageCount('group-0') + 1);
             expect(textOf(messages[messages.length - 1].body)).toBe(`${tag} live, during the import`);
             // Only the AVChatRoom's history is reported: IM cannot take it.
-            expect(store.countByEntityAndClass(migrationId).filter((f) => f.entity === 'groupMessage' && f.errorClass !== 'unsupported')).toEqual([]);
+            expect(
+              store.countByEntityAndClass(migrationId).filter((f) => f.entity === 'groupMessage' && f.errorClass !== 'unsupported'),
+            ).toEqual([]);
           } finally {
             workers.shutdown();
             await running;

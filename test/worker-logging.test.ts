@@ -37,7 +37,9 @@ describe('worker logging', () => {
           }),
       },
     });
-    const result = await worker.runUntil(temporal.client.workflow.execute('smokeWorkflow', { taskQueue, workflowId: uniqueId('rate-log-wf'), args: [1, 2] }));
+    const result = await worker.runUntil(
+      temporal.client.workflow.execute('smokeWorkflow', { taskQueue, workflowId: uniqueId('rate-log-wf'), args: [1, 2] }),
+    );
     expect(result).toBe('1 + 2 = 3');
     expect(rateLimitedRetries() - before).toBe(1);
   });
@@ -61,6 +63,8 @@ describe('worker logging', () => {
     const logger = createWorkerLogger(logLevelSetting({ TIM_LOG_LEVEL: 'debug' }, 'WARN'), { print: (l) => lines.push(l) });
     logger.warn('Activity failed', attemptFailed(rateLimitedFailure()));
     expect(lines).toHaveLength(1);
-    expect(() => logLevelSetting({ TIM_LOG_LEVEL: 'loud' }, 'WARN')).toThrow(/TIM_LOG_LEVEL: expected one of TRACE, DEBUG, INFO, WARN, ERROR, got "loud"/);
+    expect(() => logLevelSetting({ TIM_LOG_LEVEL: 'loud' }, 'WARN')).toThrow(
+      /TIM_LOG_LEVEL: expected one of TRACE, DEBUG, INFO, WARN, ERROR, got "loud"/,
+    );
   });
 });

@@ -13,7 +13,16 @@ import { VerifyLedger } from '../legacy/verify-ledger';
 import type { ImClient } from '../im/client';
 import type { GroupHistoryHandoff } from '../im/messages';
 import type { StagingStore } from '../legacy/store';
-import { apiTaskQueue, callsPerActivity, IMPORT_APIS, storeTaskQueue, VERIFY_ACTIVITY_API, VERIFY_APIS, workflowTaskQueue, type ImportApi } from '../workflows/task-queues';
+import {
+  apiTaskQueue,
+  callsPerActivity,
+  IMPORT_APIS,
+  storeTaskQueue,
+  VERIFY_ACTIVITY_API,
+  VERIFY_APIS,
+  workflowTaskQueue,
+  type ImportApi,
+} from '../workflows/task-queues';
 import { DEFAULT_WORKFLOW_THREADS } from './settings';
 
 /** Which activity runs on which API's queue (retryFailedItems runs on every one: the workflow picks by entity). */
@@ -104,7 +113,9 @@ export async function createImportWorkers(opts: ImportWorkerOptions): Promise<Im
   );
   for (const api of IMPORT_APIS) {
     const activities = Object.fromEntries([
-      ...(Object.keys(ACTIVITY_API) as Array<keyof typeof ACTIVITY_API>).filter((name) => ACTIVITY_API[name] === api).map((name) => [name, opts.importActivities[name]]),
+      ...(Object.keys(ACTIVITY_API) as Array<keyof typeof ACTIVITY_API>)
+        .filter((name) => ACTIVITY_API[name] === api)
+        .map((name) => [name, opts.importActivities[name]]),
       ['retryFailedItems', opts.importActivities.retryFailedItems],
     ]);
     workers.push(

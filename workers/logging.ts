@@ -41,7 +41,8 @@ function isRateLimitedAttempt(entry: LogEntry): boolean {
 export function logLevelSetting(env: Record<string, string | undefined>, fallback: LogLevel): LogLevel {
   const value = env.TIM_LOG_LEVEL?.toUpperCase();
   if (value === undefined || value === '') return fallback;
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new Error(`invalid settings:\n  TIM_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${env.TIM_LOG_LEVEL}"`);
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new Error(`invalid settings:\n  TIM_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${env.TIM_LOG_LEVEL}"`);
   return value as LogLevel;
 }
 
@@ -88,6 +89,8 @@ export function installQuietWorkerLogging(level?: LogLevel, opts: WorkerLoggingO
     const retried = rateLimited - reported;
     if (retried === 0) return;
     reported = rateLimited;
-    print(`[INFO] refused for rate, retried: ${retried} activity attempt(s) in the last ${everyMs / 1000} s (${rateLimited} in all; --verbose shows each)`);
+    print(
+      `[INFO] refused for rate, retried: ${retried} activity attempt(s) in the last ${everyMs / 1000} s (${rateLimited} in all; --verbose shows each)`,
+    );
   }, everyMs).unref();
 }

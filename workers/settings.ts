@@ -16,9 +16,15 @@ import { LARGEST_CALLBACK_BODY_BYTES } from '../im/callbacks';
 export const DEFAULT_WORKFLOW_THREADS = 2;
 
 export const TemporalSettings = z.object({
-  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port').default('127.0.0.1:7233'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'expected host:port')
+    .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TIM_TASK_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('tim-migrate'),
+  TIM_TASK_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('tim-migrate'),
   TIM_ACTIVITY_CONCURRENCY: z.coerce.number().int().positive().default(20),
   TIM_WORKFLOW_THREADS: z.coerce.number().int().min(1).max(16).default(DEFAULT_WORKFLOW_THREADS),
   TIM_STORE: z.string().min(1).default('tim-migrate.sqlite'),
@@ -60,7 +66,11 @@ export const SyncSettings = z.object({
   TIM_CALLBACK_ALLOWED_IPS: addressList.optional(),
   /** Proxies whose X-Forwarded-For names the client; their own addresses or ranges, never "any". */
   TIM_GATEWAY_TRUSTED_PROXIES: addressList.transform((list) => [...list.entries]).optional(),
-  TIM_GATEWAY_BODY_LIMIT_BYTES: z.coerce.number().int().min(64 * 1024, 'must be at least 65536').default(LARGEST_CALLBACK_BODY_BYTES),
+  TIM_GATEWAY_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024, 'must be at least 65536')
+    .default(LARGEST_CALLBACK_BODY_BYTES),
   TIM_GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
   TIM_GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8787),
 });

@@ -105,7 +105,11 @@ export function failureReason(err: unknown): string {
  * Run a batch call, halving the batch while IM says it is too large (Tencent keeps shrinking
  * per-call limits; the halved size is kept for the rest of the run through `onHalved`).
  */
-export async function withBatchHalving<T>(limit: number, onHalved: (limit: number) => void, run: (limit: number) => Promise<T>): Promise<T> {
+export async function withBatchHalving<T>(
+  limit: number,
+  onHalved: (limit: number) => void,
+  run: (limit: number) => Promise<T>,
+): Promise<T> {
   for (;;) {
     try {
       return await run(limit);
@@ -179,7 +183,10 @@ export class RunControl {
 export class ProgressReporter {
   private pending: ProgressDelta = {};
   private lastSentMs = Date.now();
-  constructor(private readonly parentWorkflowId: string, private readonly intervalMs = 10_000) {}
+  constructor(
+    private readonly parentWorkflowId: string,
+    private readonly intervalMs = 10_000,
+  ) {}
 
   add(phase: ImportPhase, counts: Counts): void {
     if (counts.done === 0 && counts.failed === 0) return;

@@ -143,9 +143,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
   function progressNow(): MigrationProgress {
     const now = Date.now();
-    const phases = Object.fromEntries(
-      IMPORT_PHASES.map((phase) => [phase, phaseProgress(phase, now)]),
-    ) as Record<ImportPhase, PhaseProgress>;
+    const phases = Object.fromEntries(IMPORT_PHASES.map((phase) => [phase, phaseProgress(phase, now)])) as Record<
+      ImportPhase,
+      PhaseProgress
+    >;
     return {
       migrationId: options.migrationId,
       state: migrationState(),
@@ -230,15 +231,23 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   let accountBatch = options.batchSizes.accounts;
   while (!state.accountsDone && !draining) {
     if (!(await control.mayProceed())) break;
-    const plan = await store.planAccountBatches({ after: state.accountCursor, batchSize: accountBatch, batches: options.accountConcurrency });
+    const plan = await store.planAccountBatches({
+      after: state.accountCursor,
+      batchSize: accountBatch,
+      batches: options.accountConcurrency,
+    });
     const batchSize = accountBatch;
     await Promise.all(
       plan.starts.map(async (after) => {
-        const counts = await withBatchHalving(batchSize, (l) => (accountBatch = l), async (limit) => {
-          // A halved batch covers the planned batch in several calls.
-          if (limit === batchSize) return importAccounts(after, limit);
-          return importAccountsInPieces(after, batchSize, limit);
-        });
+        const counts = await withBatchHalving(
+          batchSize,
+          (l) => (accountBatch = l),
+          async (limit) => {
+            // A halved batch covers the planned batch in several calls.
+            if (limit === batchSize) return importAccounts(after, limit);
+            return importAccountsInPieces(after, batchSize, limit);
+          },
+        );
         addCounts('accounts', counts);
         publish();
       }),
@@ -307,7 +316,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (queue.length === 0) {
         if (isDone()) break;
         const cursor = kind === 'user' ? state.userCursor : state.groupCursor;
-        const page = kind === 'user' ? await store.listUserIds({ after: cursor, limit: ID_PAGE }) : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
+        const page =
+          kind === 'user'
+            ? await store.listUserIds({ after: cursor, limit: ID_PAGE })
+            : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
         queue.push(...page.ids);
         if (kind === 'user') {
           state.userCursor = page.next;
@@ -394,7 +406,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     state.runningUsers = [...running.user.keys()];
     state.runningGroups = [...running.group.keys()];
     // A halved account batch stays halved, as the children keep theirs.
-    return continueAsNew<typeof migrationWorkflow>({ options: { ...options, batchSizes: { ...options.batchSizes, accounts: accountBatch } }, carried: state });
+    return continueAsNew<typeof migrationWorkflow>({
+      options: { ...options, batchSizes: { ...options.batchSizes, accounts: accountBatch } },
+      carried: state,
+    });
   }
 
   await condition(() => running.user.size === 0 && running.group.size === 0);
@@ -421,7 +436,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 export function renderProgressMarkdown(progress: MigrationProgress, phases: readonly ImportPhase[]): string {
   const lines = [
     `**Migration ${progress.migrationId}**: ${progress.state}, ${progress.stage}, ${formatDuration(progress.elapsedSeconds)} elapsed` +
-      (progress.usersRunning + progress.groupsRunning > 0 ? `, ${progress.usersRunning} users and ${progress.groupsRunning} groups in progress` : ''),
+      (progress.usersRunning + progress.groupsRunning > 0
+        ? `, ${progress.usersRunning} users and ${progress.groupsRunning} groups in progress`
+        : ''),
     '',
     '| Phase | Done | Failed | Total | Rate/s | ETA |',
     '|---|---:|---:|---:|---:|---:|',
@@ -432,7 +449,8 @@ export function renderProgressMarkdown(progress: MigrationProgress, phases: read
       `| ${PHASE_LABELS[phase]} | ${p.done} | ${p.failed} | ${p.total} | ${p.ratePerSecond.toFixed(1)} | ${p.etaSeconds === null ? '…' : formatDuration(p.etaSeconds)} |`,
     );
   }
-  if (progress.unsupportedGroups) lines.push('', `${progress.unsupportedGroups} group(s) of a type IM cannot import (see the failure report).`);
+  if (progress.unsupportedGroups)
+    lines.push('', `${progress.unsupportedGroups} group(s) of a type IM cannot import (see the failure report).`);
   if (progress.lastError) lines.push('', `Last problem: ${progress.lastError}`);
   return lines.join('\n');
 }

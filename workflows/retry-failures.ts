@@ -55,7 +55,18 @@ export async function retryFailuresWorkflow(input: RetryFailuresInput): Promise<
           const outcome = await executeChild(groupImportWorkflow, {
             workflowId: `${workflowInfo().workflowId}-group-${groupId}`,
             staticSummary: `Retry group ${groupId}`,
-            args: [{ migrationId: input.migrationId, taskQueuePrefix: input.taskQueuePrefix, phases: [...IMPORT_PHASES], accountListShape: false, batchSizes: input.batchSizes, parentWorkflowId: workflowInfo().workflowId, paused: false, groupId }],
+            args: [
+              {
+                migrationId: input.migrationId,
+                taskQueuePrefix: input.taskQueuePrefix,
+                phases: [...IMPORT_PHASES],
+                accountListShape: false,
+                batchSizes: input.batchSizes,
+                parentWorkflowId: workflowInfo().workflowId,
+                paused: false,
+                groupId,
+              },
+            ],
           });
           if (outcome === 'completed') counts.done++;
           else counts.failed++;

@@ -91,7 +91,7 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
   let lastBusyMs = Date.now();
   let idle = false;
   const watchIdle = async () => {
-    for (let wait = idleCloseMs; ; ) {
+    for (let wait = idleCloseMs; ;) {
       await sleep(wait);
       const quietMs = Date.now() - lastBusyMs;
       const waiting = queue.length === 0 && waitingFor === 'events';
@@ -114,7 +114,10 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
     }
     if (historyBudgetReached(input.historyEventBudget ?? SYNC_HISTORY_BUDGET)) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof entitySyncWorkflow>({ ...input, carried: { recent, queue, appliedAhead: [...appliedAhead], historyImported, counts } });
+      return continueAsNew<typeof entitySyncWorkflow>({
+        ...input,
+        carried: { recent, queue, appliedAhead: [...appliedAhead], historyImported, counts },
+      });
     }
     if (!historyImported && input.entity.kind === 'group') {
       historyImported = !(await sync.groupHistoryPending({ groupId: input.entity.groupId }));
@@ -127,7 +130,11 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
     let outcomes: ApplyOutcome[];
     let ahead: Array<{ eventId: string; outcome: SettledOutcome }> = [];
     try {
-      ({ outcomes, appliedAhead: ahead } = await sync.applySyncEvents({ entityId: workflowInfo().workflowId, eventIds: batch.map((r) => r.eventId), upTo: APPLY_BATCH }));
+      ({ outcomes, appliedAhead: ahead } = await sync.applySyncEvents({
+        entityId: workflowInfo().workflowId,
+        eventIds: batch.map((r) => r.eventId),
+        upTo: APPLY_BATCH,
+      }));
     } catch (err) {
       // Only a non-retryable failure gets here (its content is gone from the journal): drop that
       // one event, counted as rejected, rather than fail the workflow and strand the queue behind it.

@@ -61,7 +61,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   const base = { migrationId: input.migrationId, userId: input.userId };
   const withReadMarks = input.phases.includes('readMarks') && input.phases.includes('messages');
   const readMarkCalls = callsPerActivity('admin_set_msg_read');
-  const readMarksPage = (scope: ReadMarkScope | undefined, after: Cursor | undefined, calls = readMarkCalls) => readApi.importReadMarksPage({ ...base, scope, after, calls });
+  const readMarksPage = (scope: ReadMarkScope | undefined, after: Cursor | undefined, calls = readMarkCalls) =>
+    readApi.importReadMarksPage({ ...base, scope, after, calls });
 
   return runStages<Stage>({
     stages: STAGES,
@@ -73,7 +74,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
     historyEventBudget: input.historyEventBudget,
     continueAsNew: (carried, paused) =>
       continueAsNew<typeof userImportWorkflow>({ ...input, paused, batchSizes: { ...input.batchSizes, friends: friendBatch }, carried }),
-    alongside: (control) => Promise.all([importProfile(control), importFriends(control)]).then(([profiles, friends]) => ({ profiles, friends })),
+    alongside: (control) =>
+      Promise.all([importProfile(control), importFriends(control)]).then(([profiles, friends]) => ({ profiles, friends })),
     step: async (stage, after, control) => {
       switch (stage) {
         case 'messages': {
@@ -92,7 +94,8 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
             gathered = { peers: [], marks: 0 };
           };
           const step = await importWave({ items: 'messages', after, pageSize: calls }, control, {
-            page: (page, pagesLeft) => messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
+            page: (page, pagesLeft) =>
+              messageApi[pagePriority(pagesLeft) - 1].importMessagesPage({ ...base, after: page.after ?? undefined, calls: page.items }),
             afterPage: withReadMarks
               ? (finished) => {
                   for (const { peer, readMarks } of finished) {
@@ -106,13 +109,18 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
               : undefined,
           });
           if (await control.mayProceed()) send();
-          const readMarks = (await Promise.all(readMarksSent)).reduce((a, c) => ({ done: a.done + c.done, failed: a.failed + c.failed }), { done: 0, failed: 0 });
+          const readMarks = (await Promise.all(readMarksSent)).reduce((a, c) => ({ done: a.done + c.done, failed: a.failed + c.failed }), {
+            done: 0,
+            failed: 0,
+          });
           return { ...step, alsoDone: { readMarks } };
         }
         case 'readMarks': {
           // After the messages stage, only the conversations without messages are left.
           const scope = withReadMarks ? 'withoutMessages' : undefined;
-          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, control, { page: (page) => readMarksPage(scope, page.after ?? undefined, page.items) });
+          return importWave({ items: 'readMarks', after, pageSize: readMarkCalls, scope }, control, {
+            page: (page) => readMarksPage(scope, page.after ?? undefined, page.items),
+          });
         }
       }
     },
@@ -126,7 +134,13 @@ export async function userImportWorkflow(input: UserImportInput): Promise<ChildO
   /** The friend list, one page after another (never concurrently: 30008). */
   async function importFriends(control: RunControl): Promise<Counts> {
     if (!input.phases.includes('friends')) return { done: 0, failed: 0 };
-    return eachPage(control, (after) => withBatchHalving(friendBatch, (l) => (friendBatch = l), (limit) => friendApi.importFriendsPage({ ...base, after, limit })));
+    return eachPage(control, (after) =>
+      withBatchHalving(
+        friendBatch,
+        (l) => (friendBatch = l),
+        (limit) => friendApi.importFriendsPage({ ...base, after, limit }),
+      ),
+    );
   }
 
   /** Pages one after another from the first to the last (or until cancelled), their counts summed. */

@@ -118,7 +118,14 @@ export function formatVerifyTable(tally: VerifyTally): string {
   for (const kind of VERIFY_KINDS) {
     const c = tally[kind] ?? emptyVerifyCounts();
     const ok = c.differences === 0 && c.matched === c.expected;
-    lines.push([VERIFY_KIND_LABELS[kind], String(c.expected), String(c.matched), String(c.differences), String(c.reported), ok ? 'OK' : 'MISMATCH']);
+    lines.push([
+      VERIFY_KIND_LABELS[kind],
+      String(c.expected),
+      String(c.matched),
+      String(c.differences),
+      String(c.reported),
+      ok ? 'OK' : 'MISMATCH',
+    ]);
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   return lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');

@@ -9,7 +9,15 @@
  * Children are short (one user's or one group's reads); the parent continues-as-new only between
  * windows, once its running children have ended.
  */
-import { condition, continueAsNew, proxyActivities, setCurrentDetails, setHandler, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
 import type { RoamCursor, StoreActivities, VerifyActivities, VerifyStoreActivities } from '../activities/contracts';
 import type { ImApiName } from '../im/apis';
 import { NON_RETRYABLE_ERROR_CLASSES } from '../im/errors';
@@ -45,7 +53,12 @@ function readActivity<A extends ReadActivity>(prefix: string, name: A): VerifyAc
   const proxies = proxyActivities<VerifyActivities>({
     taskQueue: apiTaskQueue(prefix, api),
     startToCloseTimeout: '2 minutes',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_CLASSES] },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_CLASSES],
+    },
   });
   return proxies[name];
 }
@@ -88,7 +101,10 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   state.pendingUsers ??= [];
   state.pendingGroups ??= [];
   let stage = state.accountsDone ? 'users and groups' : 'accounts';
-  const running = { user: new Map<string, ChildWorkflowHandle<typeof verifyUserWorkflow>>(), group: new Map<string, ChildWorkflowHandle<typeof verifyGroupWorkflow>>() };
+  const running = {
+    user: new Map<string, ChildWorkflowHandle<typeof verifyUserWorkflow>>(),
+    group: new Map<string, ChildWorkflowHandle<typeof verifyGroupWorkflow>>(),
+  };
   let draining = false;
 
   const progressNow = (done = false): VerifyProgress => ({
@@ -150,7 +166,10 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
       if (queue.length === 0) {
         if (kind === 'user' ? state.usersDone : state.groupsDone) break;
         const cursor = kind === 'user' ? state.userCursor : state.groupCursor;
-        const page = kind === 'user' ? await store.listUserIds({ after: cursor, limit: ID_PAGE }) : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
+        const page =
+          kind === 'user'
+            ? await store.listUserIds({ after: cursor, limit: ID_PAGE })
+            : await store.listGroupIds({ after: cursor, limit: ID_PAGE });
         queue.push(...page.ids.filter((id) => inSample(id, options.sample)));
         if (kind === 'user') [state.userCursor, state.usersDone] = [page.next, page.next === undefined];
         else [state.groupCursor, state.groupsDone] = [page.next, page.next === undefined];

@@ -47,7 +47,11 @@ export interface EmulatorFaults {
  * A test's hand in one call, after the checks every call passes: answer with `handle(body)` (the
  * body changed or not, the answer changed or not), or throw ApiError to answer with that code.
  */
-export type ApiInterceptor = (api: ImApiName, body: Record<string, unknown>, handle: (body: Record<string, unknown>) => Record<string, unknown>) => Record<string, unknown>;
+export type ApiInterceptor = (
+  api: ImApiName,
+  body: Record<string, unknown>,
+  handle: (body: Record<string, unknown>) => Record<string, unknown>,
+) => Record<string, unknown>;
 
 export interface ImEmulatorOptions {
   sdkAppId: number;
@@ -85,7 +89,10 @@ export interface AppUser {
   createGroup(p: { groupId?: string; type: GroupType; name: string; members?: string[] }): Promise<{ groupId: string }>;
   joinGroup(groupId: string): Promise<void>;
   quitGroup(groupId: string): Promise<void>;
-  changeGroupProfile(groupId: string, change: { Name?: string; Introduction?: string; Notification?: string; FaceUrl?: string }): Promise<void>;
+  changeGroupProfile(
+    groupId: string,
+    change: { Name?: string; Introduction?: string; Notification?: string; FaceUrl?: string },
+  ): Promise<void>;
   disbandGroup(groupId: string): Promise<void>;
 }
 
@@ -163,7 +170,13 @@ class CallbackSender {
     const token = this.token;
     const body = { CallbackCommand: cb.command, ...cb.body, EventTime: Date.now() };
     this.queue = this.queue.then(async () => {
-      const params = new URLSearchParams({ SdkAppid: String(this.sdkAppId), CallbackCommand: cb.command, contenttype: 'json', ClientIP: clientIp, OptPlatform: cb.platform });
+      const params = new URLSearchParams({
+        SdkAppid: String(this.sdkAppId),
+        CallbackCommand: cb.command,
+        contenttype: 'json',
+        ClientIP: clientIp,
+        OptPlatform: cb.platform,
+      });
       if (token) {
         const requestTime = String(this.nowS());
         params.set('Sign', callbackSign(token, requestTime));
@@ -200,7 +213,15 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
   let limits = mergedLimits();
   const limiter = new RateLimiter(limits);
   const callbacks = new CallbackSender(opts.sdkAppId, opts.callbackUrl, opts.callbackToken, nowS);
-  const counters: EmulatorCounters = { calls: {}, rejectedForRate: {}, rejectedForBatch: {}, errors: {}, faultsInjected: { retryable: 0, timeout: 0, http5xx: 0 }, callbacksSent: 0, callbacksFailed: 0 };
+  const counters: EmulatorCounters = {
+    calls: {},
+    rejectedForRate: {},
+    rejectedForBatch: {},
+    errors: {},
+    faultsInjected: { retryable: 0, timeout: 0, http5xx: 0 },
+    callbacksSent: 0,
+    callbacksFailed: 0,
+  };
   const bump = (table: Partial<Record<ImApiName, number>>, api: ImApiName) => (table[api] = (table[api] ?? 0) + 1);
 
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024, keepAliveTimeout: 60_000 });
@@ -223,8 +244,18 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
     if (Number(q.sdkappid) !== opts.sdkAppId) return fail(60006);
     // A client sends the same UserSig until it expires: its signature is checked once (inflate and HMAC per call were a tenth of the emulator's CPU).
     const now = nowS();
-    if (verifiedSig === undefined || q.usersig !== verifiedSig.userSig || q.identifier !== verifiedSig.identifier || now > verifiedSig.expiresAtS) {
-      const sig = verifyUserSig(q.usersig, { sdkAppId: opts.sdkAppId, secretKey: opts.secretKey, identifier: q.identifier ?? '', nowS: now });
+    if (
+      verifiedSig === undefined ||
+      q.usersig !== verifiedSig.userSig ||
+      q.identifier !== verifiedSig.identifier ||
+      now > verifiedSig.expiresAtS
+    ) {
+      const sig = verifyUserSig(q.usersig, {
+        sdkAppId: opts.sdkAppId,
+        secretKey: opts.secretKey,
+        identifier: q.identifier ?? '',
+        nowS: now,
+      });
       if (!sig.ok) return fail(sig.code, sig.reason);
       verifiedSig = { userSig: q.usersig as string, identifier: sig.identifier, expiresAtS: sig.expiresAtS };
     }
@@ -308,7 +339,8 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
         act((ctx) => {
           const group = member(groupId);
           const role = group.members.get(userId)!.role;
-          if (group.muteAllMember === 'On' && !unmutedRoles.includes(role)) throw new ApiError(SENDER_MUTED_CODE, `${userId} is muted in ${groupId}`);
+          if (group.muteAllMember === 'On' && !unmutedRoles.includes(role))
+            throw new ApiError(SENDER_MUTED_CODE, `${userId} is muted in ${groupId}`);
           const rnd = Math.floor(random() * 0xffffffff);
           const seq = appendGroupMessage(ctx, group, { from: userId, time: ctx.nowS, random: rnd, body, cloudCustomData, via: platform });
           ctx.emit(groupMsgCallback(group, userId, userId, rnd, seq, ctx.nowS, body, cloudCustomData, platform));
@@ -316,8 +348,13 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
         }),
       createGroup: async (p) =>
         act((ctx) => {
-          const group = createGroup(ctx, { Type: p.type, GroupId: p.groupId, Name: p.name, Owner_Account: userId }, { existsCode: 10025, createTime: ctx.nowS });
-          for (const m of p.members ?? []) if (state.hasAccount(m)) group.members.set(m, { account: m, role: 'Member', joinTime: ctx.nowS, readSeq: 0 });
+          const group = createGroup(
+            ctx,
+            { Type: p.type, GroupId: p.groupId, Name: p.name, Owner_Account: userId },
+            { existsCode: 10025, createTime: ctx.nowS },
+          );
+          for (const m of p.members ?? [])
+            if (state.hasAccount(m)) group.members.set(m, { account: m, role: 'Member', joinTime: ctx.nowS, readSeq: 0 });
           ctx.emit(createGroupCallback(group, userId, platform));
           return { groupId: group.groupId };
         }),
@@ -351,7 +388,11 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
   };
 
   // Inspection and control, for tests, benchmarks and other processes.
-  const currentCounters = (): EmulatorCounters => ({ ...structuredClone(counters), callbacksSent: callbacks.sent, callbacksFailed: callbacks.failed });
+  const currentCounters = (): EmulatorCounters => ({
+    ...structuredClone(counters),
+    callbacksSent: callbacks.sent,
+    callbacksFailed: callbacks.failed,
+  });
   app.get('/__emulator/counters', async () => currentCounters());
   app.get('/__emulator/state', async () => state.snapshot());
   app.post('/__emulator/faults', async (req) => {
@@ -382,7 +423,9 @@ export async function startImEmulator(opts: ImEmulatorOptions): Promise<ImEmulat
     try {
       return { ok: true, result: (await user[action](...(args ?? []))) ?? null };
     } catch (err) {
-      return reply.code(400).send({ ok: false, code: err instanceof ApiError ? err.code : undefined, error: String((err as Error).message) });
+      return reply
+        .code(400)
+        .send({ ok: false, code: err instanceof ApiError ? err.code : undefined, error: String((err as Error).message) });
     }
   });
 

@@ -28,7 +28,10 @@ import { ImState, type Group, type GroupMember } from './state';
 
 /** An IM error answer: HTTP 200, ActionStatus FAIL, this ErrorCode. */
 export class ApiError extends Error {
-  constructor(readonly code: number, info?: string) {
+  constructor(
+    readonly code: number,
+    info?: string,
+  ) {
     super(info ?? '');
   }
 }
@@ -48,8 +51,6 @@ export interface ApiContext {
 
 type Handler = (body: unknown, ctx: ApiContext) => Record<string, unknown>;
 
-
-
 function parse<T extends z.ZodType>(schema: T, body: unknown, code: number): z.infer<T> {
   const r = schema.safeParse(body);
   if (!r.success) throw new ApiError(code, `invalid parameters: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
@@ -62,7 +63,8 @@ const uint32 = z.number().int().min(0).max(0xffffffff);
  * (CreateTime: 0, MemberInfoFilter: null, ReqMsgSeq: 0). The docs say only "optional"; we read such
  * a value as absent, the safer reading: CreateTime 0 is "now", not 1970; ReqMsgSeq 0 is "the newest".
  */
-const unsetAsAbsent = <T extends z.ZodType>(schema: T, unset: 0 | null) => z.preprocess((v) => (v === unset ? undefined : v), schema.optional());
+const unsetAsAbsent = <T extends z.ZodType>(schema: T, unset: 0 | null) =>
+  z.preprocess((v) => (v === unset ? undefined : v), schema.optional());
 const tagValue = z.object({ Tag: z.string(), Value: z.union([z.string(), z.number()]) });
 const keyValue = z.object({ Key: z.string(), Value: z.string() });
 const bodySchema = MsgBody;
@@ -92,7 +94,11 @@ function groupBody(group: Group) {
 }
 
 /** Group messages (send_group_msg and client sends) share sequencing and callbacks. */
-function appendGroupMessage(ctx: ApiContext, group: Group, msg: { from: string; time: number; random: number; body: MsgBodyType; cloudCustomData?: string; via: string }) {
+function appendGroupMessage(
+  ctx: ApiContext,
+  group: Group,
+  msg: { from: string; time: number; random: number; body: MsgBodyType; cloudCustomData?: string; via: string },
+) {
   const seq = group.nextSeq++;
   group.messages.push({ seq, ...msg });
   group.lastMsgTime = Math.max(group.lastMsgTime, msg.time);
@@ -117,7 +123,9 @@ function checkGroupFields(fields: { Name?: string; Introduction?: string; Notifi
   }
 }
 
-const STANDARD_PROFILE_TAGS = new Map<string, (typeof PROFILE_TAGS)[keyof typeof PROFILE_TAGS]>(Object.values(PROFILE_TAGS).map((t) => [t.tag, t]));
+const STANDARD_PROFILE_TAGS = new Map<string, (typeof PROFILE_TAGS)[keyof typeof PROFILE_TAGS]>(
+  Object.values(PROFILE_TAGS).map((t) => [t.tag, t]),
+);
 
 const importGroupSchema = z.object({
   Owner_Account: z.string().optional(),
@@ -142,7 +150,8 @@ function createGroup(ctx: ApiContext, req: z.infer<typeof importGroupSchema>, op
     if (!isValidGroupId(req.GroupId, req.Type as never)) throw new ApiError(10015, 'invalid GroupId');
     if (ctx.state.groups.has(req.GroupId)) throw new ApiError(opts.existsCode, 'GroupId is already in use');
   }
-  if (req.Owner_Account !== undefined && !ctx.state.hasAccount(req.Owner_Account)) throw new ApiError(10019, 'owner account does not exist');
+  if (req.Owner_Account !== undefined && !ctx.state.hasAccount(req.Owner_Account))
+    throw new ApiError(10019, 'owner account does not exist');
   const groupId = req.GroupId ?? ctx.state.newGroupId();
   const group: Group = {
     groupId,
@@ -166,7 +175,8 @@ function createGroup(ctx: ApiContext, req: z.infer<typeof importGroupSchema>, op
     lastMsgTime: 0,
     recentRandoms: new Map(),
   };
-  if (req.Owner_Account) group.members.set(req.Owner_Account, { account: req.Owner_Account, role: 'Owner', joinTime: opts.createTime, readSeq: 0 });
+  if (req.Owner_Account)
+    group.members.set(req.Owner_Account, { account: req.Owner_Account, role: 'Owner', joinTime: opts.createTime, readSeq: 0 });
   ctx.state.groups.set(groupId, group);
   return group;
 }
@@ -205,15 +215,30 @@ const importmsgRequest = z.object({
   MsgBody: z.array(z.unknown()),
   CloudCustomData: z.string().optional(),
 });
-const adminSetMsgReadRequest = z.object({ Report_Account: z.string(), Peer_Account: z.string(), MsgReadTime: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional() });
+const adminSetMsgReadRequest = z.object({
+  Report_Account: z.string(),
+  Peer_Account: z.string(),
+  MsgReadTime: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional(),
+});
 const importGroupMemberRequest = z.object({
   GroupId: z.string(),
-  MemberList: z.array(z.object({ Member_Account: z.string(), Role: z.literal('Admin').optional(), JoinTime: z.number().int().optional(), UnreadMsgNum: z.number().int().min(0).optional() })).min(1),
+  MemberList: z
+    .array(
+      z.object({
+        Member_Account: z.string(),
+        Role: z.literal('Admin').optional(),
+        JoinTime: z.number().int().optional(),
+        UnreadMsgNum: z.number().int().min(0).optional(),
+      }),
+    )
+    .min(1),
 });
 const importGroupMsgRequest = z.object({
   GroupId: z.string(),
   RecentContactFlag: z.number().int().optional(),
-  MsgList: z.array(z.object({ From_Account: z.string(), SendTime: z.number().int(), Random: uint32.optional(), MsgBody: z.array(z.unknown()) })).min(1),
+  MsgList: z
+    .array(z.object({ From_Account: z.string(), SendTime: z.number().int(), Random: uint32.optional(), MsgBody: z.array(z.unknown()) }))
+    .min(1),
   TopicId: z.string().optional(),
 });
 const setUnreadMsgNumRequest = z.object({ GroupId: z.string(), Member_Account: z.string(), UnreadMsgNum: z.number().int().min(0) });
@@ -240,8 +265,17 @@ const modifyGroupBaseInfoRequest = z.object({
   MuteAllMember: z.enum(['On', 'Off']).optional(),
   AppDefinedData: z.array(keyValue).optional(),
 });
-const addGroupMemberRequest = z.object({ GroupId: z.string(), Silence: z.number().int().optional(), MemberList: z.array(z.object({ Member_Account: z.string() })).min(1) });
-const deleteGroupMemberRequest = z.object({ GroupId: z.string(), Silence: z.number().int().optional(), Reason: z.string().optional(), MemberToDel_Account: z.array(z.string()).min(1) });
+const addGroupMemberRequest = z.object({
+  GroupId: z.string(),
+  Silence: z.number().int().optional(),
+  MemberList: z.array(z.object({ Member_Account: z.string() })).min(1),
+});
+const deleteGroupMemberRequest = z.object({
+  GroupId: z.string(),
+  Silence: z.number().int().optional(),
+  Reason: z.string().optional(),
+  MemberToDel_Account: z.array(z.string()).min(1),
+});
 const sendGroupMsgRequest = z.object({
   GroupId: z.string(),
   Random: uint32,
@@ -256,8 +290,20 @@ const sendGroupMsgRequest = z.object({
 const destroyGroupRequest = z.object({ GroupId: z.string() });
 const accountCheckRequest = z.object({ CheckItem: z.array(z.object({ UserID: z.string() })).min(1) });
 const portraitGetRequest = z.object({ To_Account: z.array(z.string()).min(1), TagList: z.array(z.string()).min(1) });
-const friendGetRequest = z.object({ From_Account: z.string(), StartIndex: z.number().int().min(0), StandardSequence: z.number().int().optional(), CustomSequence: z.number().int().optional() });
-const adminGetroammsgRequest = z.object({ Operator_Account: z.string(), Peer_Account: z.string(), MaxCnt: z.number().int().positive(), MinTime: z.number().int(), MaxTime: z.number().int(), LastMsgKey: z.string().optional() });
+const friendGetRequest = z.object({
+  From_Account: z.string(),
+  StartIndex: z.number().int().min(0),
+  StandardSequence: z.number().int().optional(),
+  CustomSequence: z.number().int().optional(),
+});
+const adminGetroammsgRequest = z.object({
+  Operator_Account: z.string(),
+  Peer_Account: z.string(),
+  MaxCnt: z.number().int().positive(),
+  MinTime: z.number().int(),
+  MaxTime: z.number().int(),
+  LastMsgKey: z.string().optional(),
+});
 const getGroupInfoRequest = z.object({ GroupIdList: z.array(z.string()).min(1), ResponseFilter: z.unknown().optional() });
 const getGroupMemberInfoRequest = z.object({
   GroupId: z.string(),
@@ -299,10 +345,12 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     for (const item of req.ProfileItem) {
       const known = STANDARD_PROFILE_TAGS.get(item.Tag);
       if (!known && !CUSTOM_PROFILE_TAG_PATTERN.test(item.Tag)) throw new ApiError(40009, `profile field ${item.Tag} does not exist`);
-      if (typeof item.Value === 'string' && utf8Bytes(item.Value) > PROFILE_VALUE_MAX_BYTES) throw new ApiError(40601, `${item.Tag} longer than 500 bytes`);
+      if (typeof item.Value === 'string' && utf8Bytes(item.Value) > PROFILE_VALUE_MAX_BYTES)
+        throw new ApiError(40601, `${item.Tag} longer than 500 bytes`);
       if (known?.kind === 'uint32' && typeof item.Value !== 'number') throw new ApiError(40610, `${item.Tag} must be an integer`);
       if (!known && typeof item.Value !== 'string') throw new ApiError(40610, `custom field ${item.Tag} must be a string`);
-      if (known && 'values' in known && !(known.values as readonly string[]).includes(String(item.Value))) throw new ApiError(40605, `invalid value for ${item.Tag}`);
+      if (known && 'values' in known && !(known.values as readonly string[]).includes(String(item.Value)))
+        throw new ApiError(40605, `invalid value for ${item.Tag}`);
     }
     for (const item of req.ProfileItem) account.profile.set(item.Tag, item.Value);
     return {};
@@ -374,7 +422,10 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     const req = parse(adminSetMsgReadRequest, body, 90001);
     if (!ctx.state.hasAccount(req.Report_Account)) throw new ApiError(90008, 'Report_Account does not exist');
     if (!ctx.state.hasAccount(req.Peer_Account)) throw new ApiError(90003, 'Peer_Account does not exist');
-    ctx.state.readMarks.set(`${req.Report_Account}|${req.Peer_Account}`, req.MsgReadTime !== undefined ? Number(req.MsgReadTime) : ctx.nowS);
+    ctx.state.readMarks.set(
+      `${req.Report_Account}|${req.Peer_Account}`,
+      req.MsgReadTime !== undefined ? Number(req.MsgReadTime) : ctx.nowS,
+    );
     return {};
   },
 
@@ -425,7 +476,13 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
         ImportMsgResult.push({ Result: 0, MsgSeq: first.seq, MsgTime: first.time });
         continue;
       }
-      const seq = appendGroupMessage(ctx, group, { from: m.From_Account, time: m.SendTime, random: m.Random ?? 0, body: parsed.data, via: 'import' });
+      const seq = appendGroupMessage(ctx, group, {
+        from: m.From_Account,
+        time: m.SendTime,
+        random: m.Random ?? 0,
+        body: parsed.data,
+        via: 'import',
+      });
       imported = true;
       ImportMsgResult.push({ Result: 0, MsgSeq: seq, MsgTime: m.SendTime });
     }
@@ -458,7 +515,17 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     if (recent && ctx.nowS - recent.time <= 120) return { MsgTime: recent.time, MsgKey: recent.key };
     const key = msgKey(seq, req.MsgRandom, ctx.nowS);
     ctx.state.recentSends.set(dupKey, { time: ctx.nowS, key });
-    ctx.state.addC2C({ from, to: req.To_Account, seq, random: req.MsgRandom, time: ctx.nowS, key, body: msgBody, cloudCustomData: req.CloudCustomData, via: 'rest' });
+    ctx.state.addC2C({
+      from,
+      to: req.To_Account,
+      seq,
+      random: req.MsgRandom,
+      time: ctx.nowS,
+      key,
+      body: msgBody,
+      cloudCustomData: req.CloudCustomData,
+      via: 'rest',
+    });
     if (!req.ForbidCallbackControl?.includes(FORBID_AFTER_SEND_CALLBACK)) {
       ctx.emit(c2cCallback(from, req.To_Account, seq, req.MsgRandom, ctx.nowS, key, msgBody, req.CloudCustomData, REST_API_PLATFORM));
     }
@@ -473,7 +540,13 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     if (missing) throw new ApiError(10019, `${missing.Member_Account} does not exist`);
     const group = createGroup(ctx, req, { existsCode: 10025, createTime: ctx.nowS });
     for (const m of req.MemberList ?? []) {
-      if (!group.members.has(m.Member_Account)) group.members.set(m.Member_Account, { account: m.Member_Account, role: m.Role === 'Admin' ? 'Admin' : 'Member', joinTime: ctx.nowS, readSeq: 0 });
+      if (!group.members.has(m.Member_Account))
+        group.members.set(m.Member_Account, {
+          account: m.Member_Account,
+          role: m.Role === 'Admin' ? 'Admin' : 'Member',
+          joinTime: ctx.nowS,
+          readSeq: 0,
+        });
     }
     ctx.emit(createGroupCallback(group, ctx.admin, REST_API_PLATFORM));
     return { GroupId: group.groupId };
@@ -523,7 +596,14 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     // The same Random within 5 minutes is a duplicate: dropped, answered with the first message.
     const recent = group.recentRandoms.get(req.Random);
     if (recent && ctx.nowS - recent.time <= GROUP_RANDOM_DUPLICATE_SECONDS) return { MsgTime: recent.time, MsgSeq: recent.seq };
-    const seq = appendGroupMessage(ctx, group, { from, time: ctx.nowS, random: req.Random, body: msgBody, cloudCustomData: req.CloudCustomData, via: 'rest' });
+    const seq = appendGroupMessage(ctx, group, {
+      from,
+      time: ctx.nowS,
+      random: req.Random,
+      body: msgBody,
+      cloudCustomData: req.CloudCustomData,
+      via: 'rest',
+    });
     group.recentRandoms.set(req.Random, { seq, time: ctx.nowS });
     if (!req.ForbidCallbackControl?.includes(FORBID_AFTER_SEND_CALLBACK)) {
       ctx.emit(groupMsgCallback(group, from, ctx.admin, req.Random, seq, ctx.nowS, msgBody, req.CloudCustomData, REST_API_PLATFORM));
@@ -542,7 +622,12 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
   account_check(body, ctx) {
     const req = parse(accountCheckRequest, body, 70402);
     return {
-      ResultItem: req.CheckItem.map(({ UserID }) => ({ UserID, ResultCode: 0, ResultInfo: '', AccountStatus: ctx.state.hasAccount(UserID) ? 'Imported' : 'NotImported' })),
+      ResultItem: req.CheckItem.map(({ UserID }) => ({
+        UserID,
+        ResultCode: 0,
+        ResultInfo: '',
+        AccountStatus: ctx.state.hasAccount(UserID) ? 'Imported' : 'NotImported',
+      })),
     };
   },
 
@@ -607,7 +692,8 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
       inRange.push(m);
     }
     const oldest = inRange[inRange.length - 1];
-    const moreBefore = oldest !== undefined && list.slice(0, list.indexOf(oldest)).some((m) => m.time >= req.MinTime && m.time <= req.MaxTime);
+    const moreBefore =
+      oldest !== undefined && list.slice(0, list.indexOf(oldest)).some((m) => m.time >= req.MinTime && m.time <= req.MaxTime);
     inRange.reverse();
     return {
       Complete: moreBefore ? 0 : 1,
@@ -671,7 +757,9 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     const filter = req.MemberInfoFilter;
     // A filter names the fields to return; Member_Account always comes back.
     const fields = (m: GroupMember) =>
-      filter ? Object.fromEntries(Object.entries(memberInfo(m)).filter(([k]) => k === 'Member_Account' || filter.includes(k))) : memberInfo(m);
+      filter
+        ? Object.fromEntries(Object.entries(memberInfo(m)).filter(([k]) => k === 'Member_Account' || filter.includes(k)))
+        : memberInfo(m);
     return { MemberNum: all.length, MemberList: page.map(fields) };
   },
 
@@ -685,13 +773,31 @@ export const REST_HANDLERS: Record<ImApiName, Handler> = {
     return {
       GroupId: group.groupId,
       IsFinished: 1,
-      RspMsgList: page.map((m) => ({ From_Account: m.from, IsPlaceMsg: 0, IsSystemMsg: 0, MsgPriority: 2, MsgRandom: m.random, MsgSeq: m.seq, MsgTimeStamp: m.time, MsgBody: m.body })),
+      RspMsgList: page.map((m) => ({
+        From_Account: m.from,
+        IsPlaceMsg: 0,
+        IsSystemMsg: 0,
+        MsgPriority: 2,
+        MsgRandom: m.random,
+        MsgSeq: m.seq,
+        MsgTimeStamp: m.time,
+        MsgBody: m.body,
+      })),
     };
   },
 };
 
 function memberInfo(m: GroupMember) {
-  return { Member_Account: m.account, Role: m.role, JoinTime: m.joinTime, MsgSeq: m.readSeq, MsgFlag: 'AcceptAndNotify', LastSendMsgTime: 0, MuteUntil: 0, NameCard: '' };
+  return {
+    Member_Account: m.account,
+    Role: m.role,
+    JoinTime: m.joinTime,
+    MsgSeq: m.readSeq,
+    MsgFlag: 'AcceptAndNotify',
+    LastSendMsgTime: 0,
+    MuteUntil: 0,
+    NameCard: '',
+  };
 }
 
 interface GroupProfileChange {
@@ -712,8 +818,10 @@ interface GroupProfileChange {
 export function applyGroupProfile(group: Group, change: GroupProfileChange, nowS: number) {
   const changed: Record<string, unknown> = {};
   if (change.Name !== undefined && change.Name !== group.name) changed.Name = group.name = change.Name;
-  if (change.Introduction !== undefined && change.Introduction !== group.introduction) changed.Introduction = group.introduction = change.Introduction;
-  if (change.Notification !== undefined && change.Notification !== group.notification) changed.Notification = group.notification = change.Notification;
+  if (change.Introduction !== undefined && change.Introduction !== group.introduction)
+    changed.Introduction = group.introduction = change.Introduction;
+  if (change.Notification !== undefined && change.Notification !== group.notification)
+    changed.Notification = group.notification = change.Notification;
   if (change.FaceUrl !== undefined && change.FaceUrl !== group.faceUrl) changed.FaceUrl = group.faceUrl = change.FaceUrl;
   const data = (change.AppDefinedData ?? []).filter((kv) => group.appDefinedData.get(kv.Key) !== kv.Value);
   for (const kv of data) {
@@ -736,7 +844,17 @@ export function applyGroupProfile(group: Group, change: GroupProfileChange, nowS
 }
 
 // Callback bodies, as documented in ../shared/docs/tencent-im-callbacks.md.
-export function c2cCallback(from: string, to: string, seq: number, random: number, time: number, key: string, body: MsgBodyType, cloudCustomData: string | undefined, platform: string): EmittedCallback {
+export function c2cCallback(
+  from: string,
+  to: string,
+  seq: number,
+  random: number,
+  time: number,
+  key: string,
+  body: MsgBodyType,
+  cloudCustomData: string | undefined,
+  platform: string,
+): EmittedCallback {
   return {
     command: CALLBACK_COMMANDS.c2cAfterSendMsg,
     platform,
@@ -766,7 +884,9 @@ export function createGroupCallback(group: Group, operator: string, platform: st
       Owner_Account: group.owner ?? '',
       Name: group.name,
       MemberList: memberList(group.members.keys()),
-      ...(group.appDefinedData.size ? { UserDefinedDataList: [...group.appDefinedData.entries()].map(([Key, Value]) => ({ Key, Value })) } : {}),
+      ...(group.appDefinedData.size
+        ? { UserDefinedDataList: [...group.appDefinedData.entries()].map(([Key, Value]) => ({ Key, Value })) }
+        : {}),
     },
   };
 }
@@ -778,15 +898,49 @@ export function destroyedCallback(group: Group, platform: string): EmittedCallba
   };
 }
 export function infoChangedCallback(group: Group, operator: string, changed: Record<string, unknown>, platform: string): EmittedCallback {
-  return { command: CALLBACK_COMMANDS.groupAfterInfoChanged, platform, body: { ...groupBody(group), Operator_Account: operator, ...changed } };
+  return {
+    command: CALLBACK_COMMANDS.groupAfterInfoChanged,
+    platform,
+    body: { ...groupBody(group), Operator_Account: operator, ...changed },
+  };
 }
-export function memberJoinCallback(group: Group, operator: string, members: string[], joinType: 'Apply' | 'Invited', platform: string): EmittedCallback {
-  return { command: CALLBACK_COMMANDS.groupAfterMemberJoin, platform, body: { ...groupBody(group), JoinType: joinType, Operator_Account: operator, NewMemberList: memberList(members) } };
+export function memberJoinCallback(
+  group: Group,
+  operator: string,
+  members: string[],
+  joinType: 'Apply' | 'Invited',
+  platform: string,
+): EmittedCallback {
+  return {
+    command: CALLBACK_COMMANDS.groupAfterMemberJoin,
+    platform,
+    body: { ...groupBody(group), JoinType: joinType, Operator_Account: operator, NewMemberList: memberList(members) },
+  };
 }
-export function memberExitCallback(group: Group, operator: string, members: string[], exitType: 'Kicked' | 'Quit', platform: string): EmittedCallback {
-  return { command: CALLBACK_COMMANDS.groupAfterMemberExit, platform, body: { ...groupBody(group), ExitType: exitType, Operator_Account: operator, ExitMemberList: memberList(members) } };
+export function memberExitCallback(
+  group: Group,
+  operator: string,
+  members: string[],
+  exitType: 'Kicked' | 'Quit',
+  platform: string,
+): EmittedCallback {
+  return {
+    command: CALLBACK_COMMANDS.groupAfterMemberExit,
+    platform,
+    body: { ...groupBody(group), ExitType: exitType, Operator_Account: operator, ExitMemberList: memberList(members) },
+  };
 }
-export function groupMsgCallback(group: Group, from: string, operator: string, random: number, seq: number, time: number, body: MsgBodyType, cloudCustomData: string | undefined, platform: string): EmittedCallback {
+export function groupMsgCallback(
+  group: Group,
+  from: string,
+  operator: string,
+  random: number,
+  seq: number,
+  time: number,
+  body: MsgBodyType,
+  cloudCustomData: string | undefined,
+  platform: string,
+): EmittedCallback {
   return {
     command: CALLBACK_COMMANDS.groupAfterSendMsg,
     platform,

@@ -153,7 +153,10 @@ export class ImState {
     return {
       accounts: [...this.accounts.entries()].map(([id, a]) => ({ id, profile: Object.fromEntries(a.profile) })),
       friends: Object.fromEntries(
-        [...this.friends.entries()].map(([owner, list]) => [owner, [...list.values()].map((f) => ({ ...f, custom: Object.fromEntries(f.custom) }))]),
+        [...this.friends.entries()].map(([owner, list]) => [
+          owner,
+          [...list.values()].map((f) => ({ ...f, custom: Object.fromEntries(f.custom) })),
+        ]),
       ),
       conversations: Object.fromEntries(this.conversations),
       readMarks: Object.fromEntries(this.readMarks),

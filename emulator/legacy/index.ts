@@ -67,7 +67,10 @@ export interface LegacyAppUser {
   sendMessage(to: string, body: MsgBody, cloudCustomData?: string): Promise<LegacyMessage>;
   sendGroupMessage(groupId: string, body: MsgBody): Promise<LegacyGroupMessage>;
   createGroup(p: { groupId: string; groupType: GroupType; name: string; members?: string[] }): Promise<void>;
-  changeGroupProfile(groupId: string, changes: { name?: string; introduction?: string; notification?: string; faceUrl?: string }): Promise<void>;
+  changeGroupProfile(
+    groupId: string,
+    changes: { name?: string; introduction?: string; notification?: string; faceUrl?: string },
+  ): Promise<void>;
   addMembers(groupId: string, members: string[]): Promise<void>;
   removeMembers(groupId: string, members: string[]): Promise<void>;
   disbandGroup(groupId: string): Promise<void>;
@@ -104,7 +107,15 @@ export interface LegacyEmulatorOptions {
 export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<LegacyEmulator> {
   const messages: LegacyMessage[] = [];
   const groups = new Map<string, LegacyGroup>();
-  const counters: LegacyEmulatorCounters = { writesApplied: 0, writesRepeated: 0, writesRefused: 0, eventsPosted: 0, eventRetries: 0, eventsRefused: 0, echoesPosted: 0 };
+  const counters: LegacyEmulatorCounters = {
+    writesApplied: 0,
+    writesRepeated: 0,
+    writesRefused: 0,
+    eventsPosted: 0,
+    eventRetries: 0,
+    eventsRefused: 0,
+    echoesPosted: 0,
+  };
   const appliedKeys = new Set<string>();
   const applied: Array<{ write: LegacyWrite; atMs: number }> = [];
   const sent: Array<{ event: LegacyEvent; firstPostedAtMs: number; ackedAtMs?: number }> = [];
@@ -165,17 +176,42 @@ export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<
   function apply(change: LegacyEvent | LegacyWrite): void {
     switch (change.type) {
       case 'message':
-        messages.push({ messageId: change.messageId, from: change.from, to: change.to, time: change.time, body: change.body, cloudCustomData: change.cloudCustomData, origin: change.origin });
+        messages.push({
+          messageId: change.messageId,
+          from: change.from,
+          to: change.to,
+          time: change.time,
+          body: change.body,
+          cloudCustomData: change.cloudCustomData,
+          origin: change.origin,
+        });
         return;
       case 'group.message':
-        requireGroup(change.groupId).messages.push({ messageId: change.messageId, from: change.from, time: change.time, body: change.body, origin: change.origin });
+        requireGroup(change.groupId).messages.push({
+          messageId: change.messageId,
+          from: change.from,
+          time: change.time,
+          body: change.body,
+          origin: change.origin,
+        });
         return;
       case 'group.created': {
         const existing = groups.get(change.groupId);
         if (existing && !existing.disbanded) throw new RefusedWrite(409, `group ${change.groupId} exists`);
         const members = [...new Set([...(change.owner ? [change.owner] : []), ...change.members])];
         const { groupId, groupType, owner, name, introduction, notification, faceUrl } = change;
-        groups.set(groupId, { groupId, groupType, owner, name, introduction, notification, faceUrl, members, messages: [], disbanded: false });
+        groups.set(groupId, {
+          groupId,
+          groupType,
+          owner,
+          name,
+          introduction,
+          notification,
+          faceUrl,
+          members,
+          messages: [],
+          disbanded: false,
+        });
         return;
       }
       case 'group.disbanded':
@@ -260,7 +296,16 @@ export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<
     addExistingGroup: (g) => void groups.set(g.groupId, { ...g, members: [...g.members], messages: [], disbanded: false }),
     asUser: (userId) => ({
       async sendMessage(to, body, cloudCustomData) {
-        const e = { eventId: nextId('ev'), type: 'message', messageId: nextId('msg'), from: userId, to, time: nowS(), body, cloudCustomData } as const;
+        const e = {
+          eventId: nextId('ev'),
+          type: 'message',
+          messageId: nextId('msg'),
+          from: userId,
+          to,
+          time: nowS(),
+          body,
+          cloudCustomData,
+        } as const;
         await act(e);
         return messages[messages.length - 1];
       },
@@ -269,8 +314,19 @@ export async function startLegacyEmulator(opts: LegacyEmulatorOptions): Promise<
         const g = requireGroup(groupId);
         return g.messages[g.messages.length - 1];
       },
-      createGroup: (p) => act({ eventId: nextId('ev'), type: 'group.created', groupId: p.groupId, groupType: p.groupType, owner: userId, name: p.name, members: p.members ?? [], time: nowS() }),
-      changeGroupProfile: (groupId, changes) => act({ eventId: nextId('ev'), type: 'group.profile_changed', groupId, changes, time: nowS() }),
+      createGroup: (p) =>
+        act({
+          eventId: nextId('ev'),
+          type: 'group.created',
+          groupId: p.groupId,
+          groupType: p.groupType,
+          owner: userId,
+          name: p.name,
+          members: p.members ?? [],
+          time: nowS(),
+        }),
+      changeGroupProfile: (groupId, changes) =>
+        act({ eventId: nextId('ev'), type: 'group.profile_changed', groupId, changes, time: nowS() }),
       addMembers: (groupId, members) => act({ eventId: nextId('ev'), type: 'group.members_added', groupId, members, time: nowS() }),
       removeMembers: (groupId, members) => act({ eventId: nextId('ev'), type: 'group.members_removed', groupId, members, time: nowS() }),
       disbandGroup: (groupId) => act({ eventId: nextId('ev'), type: 'group.disbanded', groupId, time: nowS() }),

@@ -13,8 +13,11 @@ const count = (name: string) => (value: string) => {
 export function printSummary(summary: ValidationSummary, print: (line: string) => void = console.log): void {
   print('');
   print('entity          records   errors');
-  for (const [entity, s] of Object.entries(summary.entities)) print(`${entity.padEnd(14)} ${String(s.records).padStart(8)} ${String(s.errors).padStart(8)}`);
-  print(summary.errors ? `${summary.errors} error(s)${summary.truncated ? ' (only the first ones printed: --max-errors)' : ''}` : 'no errors');
+  for (const [entity, s] of Object.entries(summary.entities))
+    print(`${entity.padEnd(14)} ${String(s.records).padStart(8)} ${String(s.errors).padStart(8)}`);
+  print(
+    summary.errors ? `${summary.errors} error(s)${summary.truncated ? ' (only the first ones printed: --max-errors)' : ''}` : 'no errors',
+  );
 }
 
 export function registerLegacyCommands(program: Command): void {
@@ -37,7 +40,11 @@ export function registerLegacyCommands(program: Command): void {
     .action(async (bundle: string, opts: { store: string; maxErrors?: number; force?: boolean }) => {
       const store = new StagingStore(opts.store);
       try {
-        const summary = await store.load(bundle, { maxErrors: opts.maxErrors, force: opts.force, onIssue: (i) => console.log(formatIssue(i)) });
+        const summary = await store.load(bundle, {
+          maxErrors: opts.maxErrors,
+          force: opts.force,
+          onIssue: (i) => console.log(formatIssue(i)),
+        });
         printSummary(summary);
         if (summary.errors) {
           console.log('nothing was loaded: fix the errors above and run load again');
@@ -62,8 +69,19 @@ export function registerLegacyCommands(program: Command): void {
     .option('--group-messages <n>', 'group messages', count('--group-messages'), SAMPLE_DEFAULTS.groupMessages)
     .option('--with-errors', 'append a known set of bad records')
     .action(async (opts) => {
-      const result = await writeSampleBundle(opts.out, { seed: opts.seed, users: opts.users, groups: opts.groups, messages: opts.messages, groupMessages: opts.groupMessages, withErrors: opts.withErrors });
-      console.log(`wrote ${opts.out}: ${Object.entries(result.counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+      const result = await writeSampleBundle(opts.out, {
+        seed: opts.seed,
+        users: opts.users,
+        groups: opts.groups,
+        messages: opts.messages,
+        groupMessages: opts.groupMessages,
+        withErrors: opts.withErrors,
+      });
+      console.log(
+        `wrote ${opts.out}: ${Object.entries(result.counts)
+          .map(([e, n]) => `${n} ${e}`)
+          .join(', ')}`,
+      );
       if (result.errors.length) console.log(`with ${result.errors.length} deliberate errors`);
     });
 }

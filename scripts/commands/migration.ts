@@ -34,7 +34,10 @@ import { formatVerifyTable } from '../../workflows/verify-api';
 export { connectClient };
 
 export function parsePhases(value: string): ImportPhase[] {
-  const phases = value.split(',').map((p) => p.trim()).filter(Boolean);
+  const phases = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const unknown = phases.filter((p) => !(IMPORT_PHASES as readonly string[]).includes(p));
   if (unknown.length) throw new InvalidArgumentError(`unknown phase(s) ${unknown.join(', ')}; known: ${IMPORT_PHASES.join(', ')}`);
   return phases as ImportPhase[];
@@ -96,7 +99,14 @@ export function formatProgressTable(progress: MigrationProgress, end?: Migration
   for (const phase of IMPORT_PHASES) {
     const p = progress.phases[phase];
     if (p.total === 0 && p.done === 0 && p.failed === 0) continue;
-    rows.push([PHASE_LABELS[phase], String(p.done), String(p.failed), String(p.total), p.ratePerSecond.toFixed(1), p.etaSeconds === null ? '…' : `${p.etaSeconds}s`]);
+    rows.push([
+      PHASE_LABELS[phase],
+      String(p.done),
+      String(p.failed),
+      String(p.total),
+      p.ratePerSecond.toFixed(1),
+      p.etaSeconds === null ? '…' : `${p.etaSeconds}s`,
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const text = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
@@ -104,7 +114,12 @@ export function formatProgressTable(progress: MigrationProgress, end?: Migration
     ? `${progress.migrationId}: ${end.state} (${progress.stage}) after ${progress.elapsedSeconds}s`
     : `${progress.migrationId}: ${progress.state} (${progress.stage}), ${progress.elapsedSeconds}s elapsed, ` +
       `${progress.usersRunning} users and ${progress.groupsRunning} groups in progress`;
-  const lines = [head, text, end?.reason ? `${end.state}: ${end.reason}` : '', progress.lastError ? `last problem: ${progress.lastError}` : ''];
+  const lines = [
+    head,
+    text,
+    end?.reason ? `${end.state}: ${end.reason}` : '',
+    progress.lastError ? `last problem: ${progress.lastError}` : '',
+  ];
   return lines.filter(Boolean).join('\n');
 }
 
@@ -124,7 +139,8 @@ export async function migrationStatus(client: Client, workflowId: string): Promi
 }
 
 async function migrationEnd(handle: ReturnType<Client['workflow']['getHandle']>, execution: string): Promise<MigrationEnd> {
-  if (execution === 'COMPLETED') return { state: ((await handle.result()) as MigrationResult).state === 'cancelled' ? 'cancelled' : 'completed' };
+  if (execution === 'COMPLETED')
+    return { state: ((await handle.result()) as MigrationResult).state === 'cancelled' ? 'cancelled' : 'completed' };
   const state = ({ FAILED: 'failed', TERMINATED: 'terminated', TIMED_OUT: 'timed out', CANCELLED: 'cancelled' } as const)[execution];
   if (state === undefined) throw new Error(`migration ${handle.workflowId} is ${execution.toLowerCase()}`);
   try {
@@ -139,10 +155,20 @@ async function migrationEnd(handle: ReturnType<Client['workflow']['getHandle']>,
  * Live progress bars until the migration ends; returns its result. A change of state (a pause) or
  * of its last problem (why) goes to `notice` as a line of its own (by default printed above the bars).
  */
-export async function watchMigration(client: Client, workflowId: string, intervalMs = 1000, notice?: (line: string) => void): Promise<MigrationResult> {
+export async function watchMigration(
+  client: Client,
+  workflowId: string,
+  intervalMs = 1000,
+  notice?: (line: string) => void,
+): Promise<MigrationResult> {
   const handle = client.workflow.getHandle<typeof migrationWorkflow>(workflowId);
   const bars = new MultiBar(
-    { format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {left}', hideCursor: true, clearOnComplete: false, stopOnComplete: false },
+    {
+      format: ' {phase} |{bar}| {value}/{total}  failed {failed}  {rate}/s  ETA {left}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+    },
     Presets.shades_classic,
   );
   const byPhase = new Map<ImportPhase, ReturnType<MultiBar['create']>>();
@@ -270,7 +296,9 @@ export function registerMigrationCommands(program: Command): void {
       withClient(async (client, settings) => {
         const result = await retryFailed(client, settings, workflowId, (line) => console.log(line));
         const remaining = Object.entries(result.remaining);
-        console.log(`${result.done} item(s) went through, ${result.failed} failed again; failure report now: ${remaining.length ? remaining.map(([e, n]) => `${n} ${e}`).join(', ') : 'empty'}`);
+        console.log(
+          `${result.done} item(s) went through, ${result.failed} failed again; failure report now: ${remaining.length ? remaining.map(([e, n]) => `${n} ${e}`).join(', ') : 'empty'}`,
+        );
       }),
     );
 
@@ -294,12 +322,22 @@ export function registerMigrationCommands(program: Command): void {
  * `retry-failed`: the failure report of a migration that has ended. One still running would import
  * its items beside the retry; a paused or cancelled one's retry is refused by the workflow itself.
  */
-export async function retryFailed(client: Client, settings: TemporalSettings, migrationId: string, print: (line: string) => void, env = process.env): Promise<RetryFailuresResult> {
+export async function retryFailed(
+  client: Client,
+  settings: TemporalSettings,
+  migrationId: string,
+  print: (line: string) => void,
+  env = process.env,
+): Promise<RetryFailuresResult> {
   const execution = await client.workflow
     .getHandle(migrationId)
     .describe()
-    .then((d) => d.status.name, (err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
-  if (execution === 'RUNNING') throw new Error(`migration ${migrationId} is still running: let it finish (or cancel it), then retry its failures`);
+    .then(
+      (d) => d.status.name,
+      (err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)),
+    );
+  if (execution === 'RUNNING')
+    throw new Error(`migration ${migrationId} is still running: let it finish (or cancel it), then retry its failures`);
   const limits = resolveApiLimits(env);
   const retryId = `${migrationId}-retry-${Date.now()}`;
   print(`retrying the failure report of ${migrationId} as ${retryId}…`);
@@ -311,7 +349,11 @@ export async function retryFailed(client: Client, settings: TemporalSettings, mi
         {
           migrationId,
           taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX,
-          batchSizes: { accounts: limits.multiaccount_import.maxItems, friends: limits.friend_import.maxItems, members: limits.import_group_member.maxItems },
+          batchSizes: {
+            accounts: limits.multiaccount_import.maxItems,
+            friends: limits.friend_import.maxItems,
+            members: limits.import_group_member.maxItems,
+          },
         },
       ],
       staticSummary: `Retry the failures of ${migrationId}`,
@@ -344,10 +386,20 @@ function registerReportCommand(program: Command): void {
  * The failure report, then the groups whose history went in behind a mute (the group history
  * handoff): when each was muted, when its own setting came back, and which are muted still.
  */
-export function printFailureReport(store: StagingStore, migrationId: string, entity: string | undefined, print: (line: string) => void): void {
+export function printFailureReport(
+  store: StagingStore,
+  migrationId: string,
+  entity: string | undefined,
+  print: (line: string) => void,
+): void {
   const counts = store.countByEntity(migrationId);
   if (Object.keys(counts).length === 0) print(`${migrationId}: no failures`);
-  else print(`${migrationId}: ${Object.entries(counts).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+  else
+    print(
+      `${migrationId}: ${Object.entries(counts)
+        .map(([e, n]) => `${n} ${e}`)
+        .join(', ')}`,
+    );
   let after: string | undefined;
   do {
     const page = store.failures(migrationId, { after, limit: 500, entity });
@@ -360,14 +412,20 @@ export function printFailureReport(store: StagingStore, migrationId: string, ent
   const time = (s?: number) => (s === undefined ? '-' : new Date(s).toISOString());
   const held = holds.filter((h) => h.restoredAt === undefined);
   print('');
-  print(`Group history handoff: ${holds.length} group(s) muted (MuteAllMember) while their history went in, then given their own setting back` + (held.length ? `; ${held.length} still muted until their import ends` : ''));
-  for (const h of holds) print(`hold\t${h.groupId}\tmuted ${time(h.mutedAt)}\trestored ${time(h.restoredAt)}\town setting ${h.originalMute}`);
+  print(
+    `Group history handoff: ${holds.length} group(s) muted (MuteAllMember) while their history went in, then given their own setting back` +
+      (held.length ? `; ${held.length} still muted until their import ends` : ''),
+  );
+  for (const h of holds)
+    print(`hold\t${h.groupId}\tmuted ${time(h.mutedAt)}\trestored ${time(h.restoredAt)}\town setting ${h.originalMute}`);
 }
 
 export function printResult(result: MigrationResult): void {
   const failures = Object.entries(result.failuresByEntity);
   console.log(
     `\n${result.migrationId}: ${result.state} in ${result.elapsedSeconds}s; ` +
-      (failures.length ? `failure report: ${failures.map(([e, n]) => `${n} ${e}`).join(', ')} (tim-migrate report ${result.migrationId})` : 'no failures'),
+      (failures.length
+        ? `failure report: ${failures.map(([e, n]) => `${n} ${e}`).join(', ')} (tim-migrate report ${result.migrationId})`
+        : 'no failures'),
   );
 }

@@ -19,7 +19,12 @@ export const PlanSettings = z.object({
 });
 
 /** Accounts of the store IM already holds, read at account_check's rate (a rate-limit answer waits and asks again). */
-export async function countExistingAccounts(im: ImClient, store: StagingStore, callsPerSecond: number, pageSize = 100): Promise<{ existing: number; checked: number }> {
+export async function countExistingAccounts(
+  im: ImClient,
+  store: StagingStore,
+  callsPerSecond: number,
+  pageSize = 100,
+): Promise<{ existing: number; checked: number }> {
   let existing = 0;
   let checked = 0;
   let after: string | undefined;
@@ -49,7 +54,9 @@ export async function countExistingAccounts(im: ImClient, store: StagingStore, c
 export function registerPlanCommand(program: Command): void {
   program
     .command('plan')
-    .description('before anything is written: counts per phase, time at the rate table, accounts already in IM, what IM will refuse or hide')
+    .description(
+      'before anything is written: counts per phase, time at the rate table, accounts already in IM, what IM will refuse or hide',
+    )
     .option('--store <path>', 'staging store (default: TIM_STORE)')
     .option('--no-account-check', 'do not ask IM which accounts it already has (no IM settings needed)')
     .action(async (opts: { store?: string; accountCheck: boolean }) => {
@@ -58,7 +65,8 @@ export function registerPlanCommand(program: Command): void {
       const storePath = opts.store ?? loadTemporalSettings().TIM_STORE;
       const store = new StagingStore(storePath);
       try {
-        if (store.totals().accounts === 0) throw new Error(`${storePath} holds no bundle: run tim-migrate load <bundle> --store ${storePath} first`);
+        if (store.totals().accounts === 0)
+          throw new Error(`${storePath} holds no bundle: run tim-migrate load <bundle> --store ${storePath} first`);
         const limits = resolveApiLimits();
         const plan = planMigration(store.db, limits, { nowS: Math.floor(Date.now() / 1000), roamingDays: TIM_ROAMING_DAYS });
         let existing: { existing: number; checked: number } | undefined;

@@ -23,7 +23,8 @@ const DIRECTION_LABEL = { oldToNew: 'old → IM', newToOld: 'IM → old' } as co
 export function pendingReason(entityId: string, status: SyncStats['status'], store?: StagingStore): string {
   if (status !== 'running') return status === 'paused' ? 'the sync is paused' : 'the sync has not been started (`tim-migrate sync start`)';
   const group = entityId.split('-sync-group-')[1];
-  if (group !== undefined && store?.groupHistoryPending(group)) return `group ${group} waits for its history import to end (run or finish the migration)`;
+  if (group !== undefined && store?.groupHistoryPending(group))
+    return `group ${group} waits for its history import to end (run or finish the migration)`;
   return 'being applied or retrying (the other side may be unreachable: see the workflow in the Web UI)';
 }
 
@@ -32,7 +33,17 @@ export function formatSyncStats(stats: SyncStats, store?: StagingStore): string 
   for (const d of SYNC_DIRECTIONS) {
     const s = stats.directions[d];
     const l = stats.latencyMs[d];
-    rows.push([DIRECTION_LABEL[d], String(s.received), String(s.applied), String(s.imported), String(s.pending), String(s.echo), String(s.rejected), l.count ? `${l.p50} ms` : '-', l.count ? `${l.p99} ms` : '-']);
+    rows.push([
+      DIRECTION_LABEL[d],
+      String(s.received),
+      String(s.applied),
+      String(s.imported),
+      String(s.pending),
+      String(s.echo),
+      String(s.rejected),
+      l.count ? `${l.p50} ms` : '-',
+      l.count ? `${l.p99} ms` : '-',
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  '));
@@ -75,7 +86,9 @@ export function registerSyncCommands(program: Command): void {
       });
       await gateway.app.listen({ host: sync.TIM_GATEWAY_HOST, port: sync.TIM_GATEWAY_PORT });
       const base = `http://${sync.TIM_GATEWAY_HOST}:${sync.TIM_GATEWAY_PORT}`;
-      console.log(`gateway listening: IM callbacks ${base}${IM_CALLBACK_PATH}, old-system events ${base}${LEGACY_EVENTS_PATH}, health ${base}/health`);
+      console.log(
+        `gateway listening: IM callbacks ${base}${IM_CALLBACK_PATH}, old-system events ${base}${LEGACY_EVENTS_PATH}, health ${base}/health`,
+      );
       console.log(
         sync.TIM_CALLBACK_TOKEN
           ? 'IM callback signatures are checked (TIM_CALLBACK_TOKEN set)'
@@ -103,18 +116,27 @@ export function registerSyncCommands(program: Command): void {
       const settings = loadTemporalSettings();
       const client = await connectClient(settings);
       const { workflowId, alreadyRunning } = await startSync(client, settings.TIM_TASK_QUEUE_PREFIX);
-      console.log(alreadyRunning ? `sync already started (${workflowId}); status: ${await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX)}` : `sync started: ${workflowId}`);
+      console.log(
+        alreadyRunning
+          ? `sync already started (${workflowId}); status: ${await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX)}`
+          : `sync started: ${workflowId}`,
+      );
       await client.connection.close();
     });
   for (const action of ['pause', 'resume'] as const) {
     sync
       .command(action)
-      .description(action === 'pause' ? 'stop writing to either side; events keep being accepted and queue in order' : 'apply queued events in order, then keep going')
+      .description(
+        action === 'pause'
+          ? 'stop writing to either side; events keep being accepted and queue in order'
+          : 'apply queued events in order, then keep going',
+      )
       .action(async () => {
         loadDotEnv();
         const settings = loadTemporalSettings();
         const client = await connectClient(settings);
-        if ((await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX)) === 'not-started') throw new Error('the sync has not been started: run `tim-migrate sync start`');
+        if ((await syncRunStatus(client, settings.TIM_TASK_QUEUE_PREFIX)) === 'not-started')
+          throw new Error('the sync has not been started: run `tim-migrate sync start`');
         await signalSync(client, settings.TIM_TASK_QUEUE_PREFIX, action);
         console.log(`${action} signalled`);
         await client.connection.close();
@@ -134,7 +156,11 @@ export function registerSyncCommands(program: Command): void {
       const stats = { ...new SyncJournal(store.db).stats(), status };
       // Only the form asked for: each pending reason reads the store once.
       const output = opts.json
-        ? JSON.stringify({ ...stats, oldestPending: stats.oldestPending.map((p) => ({ ...p, reason: pendingReason(p.entityId, status, store) })) }, null, 2)
+        ? JSON.stringify(
+            { ...stats, oldestPending: stats.oldestPending.map((p) => ({ ...p, reason: pendingReason(p.entityId, status, store) })) },
+            null,
+            2,
+          )
         : `sync: ${status}\n${formatSyncStats(stats, store)}`;
       store.close();
       await client.connection.close();

@@ -10,7 +10,14 @@ import { StagingStore } from '../../legacy/store';
 import { VerifyLedger } from '../../legacy/verify-ledger';
 import { workflowTaskQueue } from '../../workflows/task-queues';
 import { verifyWorkflow } from '../../workflows/verify';
-import { formatVerifyTable, verifyProgressQuery, verifyWorkflowId, type VerifyOptions, type VerifyProgress, type VerifyResult } from '../../workflows/verify-api';
+import {
+  formatVerifyTable,
+  verifyProgressQuery,
+  verifyWorkflowId,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyResult,
+} from '../../workflows/verify-api';
 import { loadDotEnv, loadTemporalSettings, type TemporalSettings } from '../../workers/settings';
 import { connectClient } from '../lib/temporal-connection';
 
@@ -27,7 +34,13 @@ export interface VerifyRequest {
  * Starts the verification of a migration, or joins the one already running under its id, and waits
  * for its result; `onProgress` sees its progress every `intervalMs`.
  */
-export async function runVerification(client: Client, taskQueuePrefix: string, req: VerifyRequest, onProgress?: (p: VerifyProgress) => void, intervalMs = 2000): Promise<VerifyResult> {
+export async function runVerification(
+  client: Client,
+  taskQueuePrefix: string,
+  req: VerifyRequest,
+  onProgress?: (p: VerifyProgress) => void,
+  intervalMs = 2000,
+): Promise<VerifyResult> {
   const verifyId = verifyWorkflowId(req.migrationId);
   const options: VerifyOptions = {
     verifyId,
@@ -79,10 +92,18 @@ export async function verificationStatus(client: Client, workflowId: string): Pr
 }
 
 /** `watch` of a verification: its status every few seconds until it ends. */
-export async function watchVerification(client: Client, workflowId: string, print: (text: string) => void, intervalMs = 2000): Promise<VerifyResult> {
+export async function watchVerification(
+  client: Client,
+  workflowId: string,
+  print: (text: string) => void,
+  intervalMs = 2000,
+): Promise<VerifyResult> {
   const handle = client.workflow.getHandle<typeof verifyWorkflow>(workflowId);
   const timer = setInterval(() => {
-    handle.query(verifyProgressQuery).then((p) => print(`${p.stage}: ${p.usersChecked} users, ${p.groupsChecked} groups checked, ${p.elapsedSeconds}s`), () => undefined);
+    handle.query(verifyProgressQuery).then(
+      (p) => print(`${p.stage}: ${p.usersChecked} users, ${p.groupsChecked} groups checked, ${p.elapsedSeconds}s`),
+      () => undefined,
+    );
   }, intervalMs);
   try {
     return await handle.result();
@@ -93,7 +114,8 @@ export async function watchVerification(client: Client, workflowId: string, prin
 
 function share(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`--sample takes a share in (0, 1], e.g. 0.01 for 1 %; got "${value}"`);
+  if (!Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InvalidArgumentError(`--sample takes a share in (0, 1], e.g. 0.01 for 1 %; got "${value}"`);
   return n;
 }
 
@@ -110,7 +132,13 @@ export function printDifferences(storePath: string, verifyId: string, print: (li
     const ledger = new VerifyLedger(store.db);
     const counts = ledger.countDifferences(verifyId);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    print(total === 0 ? `${verifyId}: no differences stored` : `${verifyId}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ')}`);
+    print(
+      total === 0
+        ? `${verifyId}: no differences stored`
+        : `${verifyId}: ${Object.entries(counts)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(', ')}`,
+    );
     let after: string | undefined;
     do {
       const page = ledger.differences(verifyId, { after, limit: 500 });
@@ -126,7 +154,9 @@ export function printDifferences(storePath: string, verifyId: string, print: (li
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify [migrationId]')
-    .description('compare IM with the staging store through IM read APIs (content, order, profiles, friends, members, unread counts); exit 0 only when equal')
+    .description(
+      'compare IM with the staging store through IM read APIs (content, order, profiles, friends, members, unread counts); exit 0 only when equal',
+    )
     .option('--sample <share>', 'check only this share of users and groups, e.g. 0.01 (the same seed picks the same ones)', share)
     .option('--seed <n>', 'seed of the sample', seed, 1)
     .option('--report <verifyId>', 'list the differences a verification stored (kind, scope, item, problem, detail)')
@@ -142,7 +172,9 @@ export function registerVerifyCommand(program: Command): void {
       const client = await connectClient(settings);
       try {
         const sample = opts.sample === undefined ? undefined : { share: opts.sample, seed: opts.seed };
-        console.log(`verifying ${migrationId} against IM as ${verifyWorkflowId(migrationId)}${sample ? ` (sample ${sample.share}, seed ${sample.seed})` : ''}…`);
+        console.log(
+          `verifying ${migrationId} against IM as ${verifyWorkflowId(migrationId)}${sample ? ` (sample ${sample.share}, seed ${sample.seed})` : ''}…`,
+        );
         const result = await runVerification(client, settings.TIM_TASK_QUEUE_PREFIX, { migrationId, sample }, (p) =>
           console.log(`${p.stage}: ${p.usersChecked} users, ${p.groupsChecked} groups checked, ${p.elapsedSeconds}s`),
         );

@@ -45,12 +45,28 @@ export function registerWorkerCommand(program: Command): void {
         workflowThreads: settings.TIM_WORKFLOW_THREADS,
       });
       if (syncSettings) {
-        const legacy = new HttpLegacyWriter({ baseUrl: syncSettings.TIM_LEGACY_BRIDGE_URL, secret: syncSettings.TIM_LEGACY_WEBHOOK_SECRET });
-        const syncWorker = await createSyncWorker({ connection, namespace: settings.TEMPORAL_NAMESPACE, taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX, store, im: new ImClient(imConfig.client), legacy, limits: imConfig.limits, workflowThreads: settings.TIM_WORKFLOW_THREADS });
+        const legacy = new HttpLegacyWriter({
+          baseUrl: syncSettings.TIM_LEGACY_BRIDGE_URL,
+          secret: syncSettings.TIM_LEGACY_WEBHOOK_SECRET,
+        });
+        const syncWorker = await createSyncWorker({
+          connection,
+          namespace: settings.TEMPORAL_NAMESPACE,
+          taskQueuePrefix: settings.TIM_TASK_QUEUE_PREFIX,
+          store,
+          im: new ImClient(imConfig.client),
+          legacy,
+          limits: imConfig.limits,
+          workflowThreads: settings.TIM_WORKFLOW_THREADS,
+        });
         workers.workers.push(syncWorker);
-        console.log(`sync worker on queue ${syncTaskQueue(settings.TIM_TASK_QUEUE_PREFIX)}, writing to the old system at ${syncSettings.TIM_LEGACY_BRIDGE_URL}`);
+        console.log(
+          `sync worker on queue ${syncTaskQueue(settings.TIM_TASK_QUEUE_PREFIX)}, writing to the old system at ${syncSettings.TIM_LEGACY_BRIDGE_URL}`,
+        );
       }
-      console.log(`workers on ${settings.TEMPORAL_ADDRESS} (namespace ${settings.TEMPORAL_NAMESPACE}, queues ${settings.TIM_TASK_QUEUE_PREFIX}-*); ${describeImConfig(imConfig)}`);
+      console.log(
+        `workers on ${settings.TEMPORAL_ADDRESS} (namespace ${settings.TEMPORAL_NAMESPACE}, queues ${settings.TIM_TASK_QUEUE_PREFIX}-*); ${describeImConfig(imConfig)}`,
+      );
       process.once('SIGINT', () => workers.shutdown());
       process.once('SIGTERM', () => workers.shutdown());
       await workers.run();

@@ -60,8 +60,17 @@ export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: Tr
   for (let g = 0; g < (plan.groupsPerSide ?? 5); g++) {
     ledger.groups.old.push(`${tag}-old-app-group-${g}`);
     ledger.groups.im.push(`${tag}-new-app-group-${g}`);
-    await legacy.asUser(owner.oldId).createGroup({ groupId: ledger.groups.old[g], groupType: 'Public', name: `Made in App 1.0 #${g}`, members: members.map((m) => m.oldId) });
-    await im.asUser(owner.imId).createGroup({ groupId: ledger.groups.im[g], type: 'Public', name: `Made in App 2.0 #${g}`, members: members.map((m) => m.imId) });
+    await legacy
+      .asUser(owner.oldId)
+      .createGroup({
+        groupId: ledger.groups.old[g],
+        groupType: 'Public',
+        name: `Made in App 1.0 #${g}`,
+        members: members.map((m) => m.oldId),
+      });
+    await im
+      .asUser(owner.imId)
+      .createGroup({ groupId: ledger.groups.im[g], type: 'Public', name: `Made in App 2.0 #${g}`, members: members.map((m) => m.imId) });
     ledger.sentFromOld.groupChanges++;
     ledger.sentFromIm.groupChanges++;
   }
@@ -134,7 +143,11 @@ export function verifyTwoWay(states: SideStates, ledger: TrafficLedger): { rows:
   };
   const textOf = (body: ReadonlyArray<{ MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
   const snap = states.im;
-  const imC2C = count(Object.values(snap.conversations).flat().map((m) => textOf(m.body)));
+  const imC2C = count(
+    Object.values(snap.conversations)
+      .flat()
+      .map((m) => textOf(m.body)),
+  );
   const imGroup = count(Object.values(snap.groups).flatMap((g) => g.messages.map((m) => textOf(m.body))));
   const oldC2C = count(states.legacy.messages.map((m) => textOf(m.body)));
   const oldGroup = count(states.legacy.groups.flatMap((g) => g.messages.map((m) => textOf(m.body))));
@@ -156,14 +169,28 @@ export function verifyTwoWay(states: SideStates, ledger: TrafficLedger): { rows:
   const sameGroup = (id: string) => {
     const inIm = snap.groups[id];
     const inOld = states.legacy.groups.find((g) => g.groupId === id);
-    return !!inIm && !!inOld && inIm.name === inOld.name && (inIm.notification ?? '') === (inOld.notification ?? '') && inIm.members.length === inOld.members.length;
+    return (
+      !!inIm &&
+      !!inOld &&
+      inIm.name === inOld.name &&
+      (inIm.notification ?? '') === (inOld.notification ?? '') &&
+      inIm.members.length === inOld.members.length
+    );
   };
   return { rows, groupsEqual: [...ledger.groups.old, ...ledger.groups.im].every(sameGroup) };
 }
 
 export function formatTwoWayTable(rows: TwoWayRow[]): string {
   const header = ['what', 'sent', 'arrived once', 'lost', 'duplicated', 'echoed back', ''];
-  const body = rows.map((r) => [r.what, String(r.sent), String(r.arrived - r.duplicated), String(r.lost), String(r.duplicated), String(r.echoed), r.lost + r.duplicated + r.echoed === 0 && r.arrived === r.sent ? 'OK' : 'MISMATCH']);
+  const body = rows.map((r) => [
+    r.what,
+    String(r.sent),
+    String(r.arrived - r.duplicated),
+    String(r.lost),
+    String(r.duplicated),
+    String(r.echoed),
+    r.lost + r.duplicated + r.echoed === 0 && r.arrived === r.sent ? 'OK' : 'MISMATCH',
+  ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   return all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');

@@ -67,7 +67,14 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
   // The gateway signals through the worker's native (Rust) connection: far less CPU per signal than grpc-js.
   const sink = new TemporalSyncDispatcher(new Client({ connection: o.connection, namespace: o.namespace }), journal, o.taskQueuePrefix);
   const newGateway = () =>
-    createSyncGateway({ sdkAppId: o.imConfig.sdkAppId, admin: o.imConfig.admin, callbackToken: o.callbackToken, legacySecret: o.legacySecret, sink, groups: o.store });
+    createSyncGateway({
+      sdkAppId: o.imConfig.sdkAppId,
+      admin: o.imConfig.admin,
+      callbackToken: o.callbackToken,
+      legacySecret: o.legacySecret,
+      sink,
+      groups: o.store,
+    });
   let gateway = newGateway();
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (gateway.app.server.address() as { port: number }).port;

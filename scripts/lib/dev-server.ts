@@ -63,6 +63,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
  * one partition per queue), as the dev server's command-line values, so both servers agree.
  */
 export function dynamicConfigArgs(): string[] {
-  const config = parse(readFileSync(join(__dirname, '..', '..', 'deploy', 'temporal-dynamic-config.yaml'), 'utf8')) as Record<string, Array<{ value: unknown }>>;
+  const config = parse(readFileSync(join(__dirname, '..', '..', 'deploy', 'temporal-dynamic-config.yaml'), 'utf8')) as Record<
+    string,
+    Array<{ value: unknown }>
+  >;
   return Object.entries(config).flatMap(([key, values]) => ['--dynamic-config-value', `${key}=${JSON.stringify(values[0].value)}`]);
 }

@@ -27,7 +27,9 @@ export interface RecordedHistory {
 /** Every recorded history of every version, in file order. */
 export function recordedHistories(): RecordedHistory[] {
   if (!existsSync(HISTORIES_DIR)) return [];
-  const versions = readdirSync(HISTORIES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  const versions = readdirSync(HISTORIES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   return versions.sort().flatMap((version) => {
     const idsFile = join(HISTORIES_DIR, version, WORKFLOW_IDS_FILE);
     const ids = existsSync(idsFile) ? (JSON.parse(readFileSync(idsFile, 'utf8')) as Record<string, string>) : {};
@@ -55,6 +57,10 @@ export function readRecordedHistory(h: RecordedHistory): { json: unknown; workfl
 
 /** Workflow types the workers register (workflows/index.ts) that no history of `version` starts. */
 export function unrecordedWorkflowTypes(version: string): string[] {
-  const recorded = new Set(recordedHistories().filter((h) => h.version === version).map((h) => readRecordedHistory(h).workflowType));
+  const recorded = new Set(
+    recordedHistories()
+      .filter((h) => h.version === version)
+      .map((h) => readRecordedHistory(h).workflowType),
+  );
   return Object.keys(workflows).filter((type) => !recorded.has(type));
 }

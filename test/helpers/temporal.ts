@@ -5,7 +5,8 @@ import { NativeConnection } from '@temporalio/worker';
 
 export function testTemporalAddress(): { address: string; namespace: string } {
   const address = process.env.TIM_TEST_TEMPORAL_ADDRESS;
-  if (!address) throw new Error('TIM_TEST_TEMPORAL_ADDRESS is not set: run the tests with `npm test` (jest globalSetup starts the dev server)');
+  if (!address)
+    throw new Error('TIM_TEST_TEMPORAL_ADDRESS is not set: run the tests with `npm test` (jest globalSetup starts the dev server)');
   return { address, namespace: process.env.TIM_TEST_TEMPORAL_NAMESPACE ?? 'default' };
 }
 
