@@ -16,6 +16,8 @@ interface Answer {
 }
 
 export interface FarSide<C> {
+  /** The child's process id, for its CPU and memory (/proc). */
+  pid: number;
   call<T>(command: C): Promise<T>;
   exit(): void;
 }
@@ -31,6 +33,7 @@ export function forkFarSide<C>(modulePath: string): FarSide<C> {
     else w?.resolve(m.result);
   });
   return {
+    pid: child.pid!,
     call: <T>(command: C) =>
       new Promise<T>((resolve, reject) => {
         const id = next++;
