@@ -170,6 +170,24 @@ describe('export/live boundary', () => {
     });
   }, 120_000);
 
+  test('the sync and the import writing the same message at the same instant leave one copy in IM', async () => {
+    const tag = uniqueId('race');
+    const users: [string, string] = [`a-${tag}`, `b-${tag}`];
+    const boundary = { id: `${tag}-boundary`, time: Math.floor(Date.now() / 1000) - 60 };
+    await withStack(tag, async (c, importAll, store) => {
+      await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
+      expect((await store.load(writeBundle(tag, users, boundary), { force: true })).errors).toBe(0);
+      // The live event comes before the import reaches the message: the sync writes it.
+      expect((await postBoundaryEvent(c, tag, users, boundary.id, boundary.time)).status).toBe(200);
+      await waitFor(() => c.journal.stats().directions.oldToNew.applied === 1);
+      // An import page that had read the message before the sync marked it sends it all the same.
+      store.db.prepare('DELETE FROM accepted WHERE id = ?').run(boundary.id);
+      await importAll();
+      expect(imTexts(tag).filter((t) => t === `${tag} boundary`)).toHaveLength(1);
+      expect(imTexts(tag)).toEqual([`${tag} earlier`, `${tag} boundary`, `${tag} later`]);
+    });
+  }, 120_000);
+
   test('bundle first, then the live event: the sync drops the message the import wrote, and sync status counts it', async () => {
     const tag = uniqueId('bundlefirst');
     const users: [string, string] = [`a-${tag}`, `b-${tag}`];
