@@ -477,7 +477,7 @@ export function createVerifyActivities(deps: {
         const smallest = Math.min(...page.map((m) => m.MsgSeq));
         if (page.length > 0 && smallest > 1) return { tally: {}, next: smallest - 1 };
 
-        // Messages sharing a second are sent one second apart, in order (activities/import.ts).
+        // Messages sharing a second are sent one second apart, in order (activities/import/group-history.ts).
         let last = store.group(groupId)?.createTime ?? 0;
         const expected = store.allGroupMessages(groupId).map((m, earlierInGroup): ExpectedMessage => {
           last = Math.max(m.time, last + 1);

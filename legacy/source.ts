@@ -201,7 +201,7 @@ export interface LegacySource extends AcceptedRecord {
   /** Import → sync handoff: the group's history import has ended, its live events may flow. */
   markGroupHistoryImported(groupId: string): void;
   /**
-   * Import → sync handoff of the mute rule (activities/import.ts): the group's own MuteAllMember,
+   * Import → sync handoff of the mute rule (activities/import/group-history.ts): the group's own MuteAllMember,
    * recorded before the import mutes it, so a crash or a retry still restores it.
    */
   groupHistoryHold(groupId: string): GroupHistoryHold | undefined;
