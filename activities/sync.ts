@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
-import { GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
+import { GROUP_ID_HELD_BY_OTHERS_CODE, GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
 import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_FROM_OLD_SYSTEM, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
@@ -154,7 +154,15 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
               MemberList: first.map((Member_Account) => ({ Member_Account })),
             });
           } catch (err) {
-            // A repeat of our own create (its answer was lost) is done.
+            // A repeat of our own create (its answer was lost) is done; a GroupId another group holds is refused for good.
+            if (err instanceof ImError && err.code === GROUP_ID_HELD_BY_OTHERS_CODE) {
+              throw new ImError(
+                err.api,
+                err.code,
+                `GroupId ${groupId} belongs to another group in IM: nothing is written into it`,
+                'invalid',
+              );
+            }
             if (!(err instanceof ImError && err.errorClass === 'already-exists')) throw err;
           }
           await addMembers(groupId, members.slice(first.length));
@@ -282,6 +290,11 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     }
   }
 
+  function reject(eventId: string, reason: string): ApplyOutcome {
+    journal.settle(eventId, 'rejected', reason);
+    return 'rejected';
+  }
+
   async function applyOne(eventId: string): Promise<ApplyOutcome> {
     if (journal.status() !== 'running') return 'paused';
     const entry = journal.get(eventId);
@@ -290,6 +303,8 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     try {
       if (entry.direction === 'oldToNew') {
         const event = LegacyEvent.parse(entry.payload);
+        const heldByOthers = 'groupId' in event ? store.groupHeldByOthers(store.imGroupIdOf(event.groupId)) : undefined;
+        if (heldByOthers) return reject(eventId, heldByOthers);
         const message = importedKind(event);
         // The export/live boundary: a message the bundle's import wrote (same old id) is in IM already.
         if (message && store.isAccepted(message.kind, message.oldId)) {
@@ -299,12 +314,17 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         await applyToIm(event, entry.receivedAtMs);
         // ... and one written here is skipped by an import of a later export that holds it.
         if (message) store.markAccepted(message.kind, [message.oldId], 'live');
-      } else await deps.legacy.write(toLegacyWrite(eventId, CallbackBody.parse(entry.payload), entry.receivedAtMs));
+      } else {
+        const body = CallbackBody.parse(entry.payload);
+        // Someone else's group under the same id: its members and messages are not the old system's.
+        const heldByOthers = 'GroupId' in body && typeof body.GroupId === 'string' ? store.groupHeldByOthers(body.GroupId) : undefined;
+        if (heldByOthers) return reject(eventId, heldByOthers);
+        await deps.legacy.write(toLegacyWrite(eventId, body, entry.receivedAtMs));
+      }
     } catch (err) {
       const reason = permanentReason(err);
       if (reason === undefined) throw err;
-      journal.settle(eventId, 'rejected', reason);
-      return 'rejected';
+      return reject(eventId, reason);
     }
     return journal.settle(eventId, 'applied') ? 'applied' : 'duplicate';
   }

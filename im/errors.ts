@@ -166,6 +166,8 @@ export const IM_ERROR_CODES: Readonly<Record<number, ErrorFact>> = {
 
 /** The group does not exist or was disbanded: for destroy_group, the work is already done. */
 export const GROUP_NOT_FOUND_CODE = 10010;
+/** import_group / create_group: the custom GroupId belongs to another group in IM (10025 says it is the caller's own). */
+export const GROUP_ID_HELD_BY_OTHERS_CODE = 10021;
 
 /**
  * Whole-call answers about the group itself, not the items of the call: it does not exist or was

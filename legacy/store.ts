@@ -39,6 +39,7 @@ import type {
   RunStates,
   GroupHistoryHold,
 } from './source';
+import { GROUP_ID_HELD_BY_OTHERS_CODE } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, PROFILE_TAGS, type GroupType, type MsgBody } from '../im/messages';
 import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, type FriendshipRecord, type GroupRecord } from './bundle';
 import { toImGroupId, toImUserId } from './id-mapping';
@@ -843,6 +844,18 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
          ON CONFLICT (migration_id, entity, item_id) DO UPDATE SET api = excluded.api, code = excluded.code, error_class = excluded.error_class, reason = excluded.reason, at = excluded.at`,
       )
       .run(f.migrationId, f.entity, f.itemId, f.api, f.code, f.errorClass, f.reason, Date.now());
+  }
+
+  /**
+   * Why an IM group id is someone else's group in IM, when an import found so (its failure report
+   * says 10021): the live sync must then neither write into it nor forward its events.
+   */
+  groupHeldByOthers(imGroupId: string): string | undefined {
+    const row = this.statement("SELECT reason FROM failures WHERE entity = 'group' AND item_id = ? AND code = ? LIMIT 1").get(
+      imGroupId,
+      GROUP_ID_HELD_BY_OTHERS_CODE,
+    ) as { reason: string } | undefined;
+    return row?.reason;
   }
 
   /** The failure report's counts by entity and error class (the cutover report weighs classes apart). */

@@ -32,7 +32,7 @@ describe('group lifetimes in the live sync', () => {
     await temporal?.close();
   });
 
-  async function withSync(users: string[], fn: (c: Coexistence) => Promise<void>): Promise<void> {
+  async function withSync(users: string[], fn: (c: Coexistence, store: StagingStore) => Promise<void>): Promise<void> {
     const prefix = uniqueId('life');
     const store = new StagingStore(join(dir, `${prefix}.sqlite`));
     await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
@@ -51,7 +51,7 @@ describe('group lifetimes in the live sync', () => {
       await startSync(temporal.client, prefix);
       const deadline = Date.now() + 30_000;
       while (coex.journal.status() !== 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      await fn(coex);
+      await fn(coex, store);
     } finally {
       await coex.close();
       store.close();
@@ -97,6 +97,49 @@ describe('group lifetimes in the live sync', () => {
       expect(after.applied - before.applied).toBe(0);
       expect(after.rejected).toBe(0);
       expect(c.legacy.counters().writesRefused).toBe(0);
+    });
+  });
+
+  test('a group whose GroupId the import found held by someone else in IM: the sync neither writes into it nor forwards its events', async () => {
+    const tag = uniqueId('foreign');
+    const [stranger, peer, oldUser] = [`stranger-${tag}`, `peer-${tag}`, `old-${tag}`];
+    await withSync([stranger, peer, oldUser], async (c, store) => {
+      const groupId = `${tag}-group`;
+      // Someone else's group in IM, under the id of a group of the old system.
+      await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).call('create_group', {
+        Type: 'Public',
+        GroupId: groupId,
+        Name: 'Theirs',
+        Owner_Account: stranger,
+        MemberList: [{ Member_Account: peer }],
+      });
+      c.legacy.addExistingGroup({ groupId, groupType: 'Public', name: 'Ours', owner: oldUser, members: [oldUser] });
+      await c.settled();
+      // What the import recorded when it met that id (activities/import: import_group answered 10021).
+      store.record({
+        migrationId: `import-${tag}`,
+        entity: 'group',
+        itemId: groupId,
+        api: 'import_group',
+        code: 10021,
+        errorClass: 'already-exists',
+        reason: `GroupId is used by another group in IM (owner ${stranger}): nothing is written into it`,
+      });
+      const before = c.journal.stats().directions;
+
+      await c.legacy.asUser(oldUser).sendGroupMessage(groupId, text(`${tag} from App 1.0`));
+      await emulator.asUser(stranger, 'iOS').sendGroupMsg(groupId, text(`${tag} from their app`));
+      const after = (await c.settled()).directions;
+
+      expect(emulator.snapshot().groups[groupId].messages.map((m) => textOf(m.body))).toEqual([`${tag} from their app`]);
+      expect(
+        c.legacy
+          .groups()
+          .find((g) => g.groupId === groupId)
+          ?.messages.map((m) => textOf(m.body)),
+      ).toEqual([`${tag} from App 1.0`]);
+      expect(after.oldToNew.rejected - before.oldToNew.rejected).toBe(1);
+      expect(after.newToOld.rejected - before.newToOld.rejected).toBe(1);
     });
   });
 });
