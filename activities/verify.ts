@@ -12,6 +12,7 @@
  * of the failure report are expected to be missing and are counted apart.
  */
 import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { ImClient } from '../im/client';
 import { ImError } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
@@ -151,8 +152,12 @@ export function createVerifyActivities(deps: {
     },
 
     async startVerification({ verifyId, migrationId }) {
+      // Final: retrying cannot make the migration have run.
       if (!store.hasRunState(migrationId))
-        throw new Error(`migration ${migrationId} never ran against this store: nothing to verify (check the id and TIM_STORE)`);
+        throw ApplicationFailure.nonRetryable(
+          `migration ${migrationId} never ran against this store: nothing to verify (check the id and TIM_STORE)`,
+          'invalid',
+        );
       ledger.clear(verifyId);
     },
 

@@ -186,6 +186,9 @@ describe('historical import against the IM emulator', () => {
         workflowId: opts.migrationId,
         args: [{ options: opts }],
       });
+      await expect(runVerification(temporal.client, prefix, { migrationId: uniqueId('never-ran') })).rejects.toThrow(
+        /never ran against this store/,
+      );
       const goNoGo = async () => cutoverReport(temporal.client, store, opts.migrationId);
       const unverified = await goNoGo();
       expect(unverified.go).toBe(false);

@@ -4,7 +4,8 @@
  * `tim-migrate verify --report <verifyId>` lists every difference it stored. The exit code is 0
  * only when IM equals the store (items of the failure report excepted, and counted apart).
  */
-import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { rootCause } from '@temporalio/common';
 import { Command, InvalidArgumentError } from 'commander';
 import { StagingStore } from '../../legacy/store';
 import { VerifyLedger } from '../../legacy/verify-ledger';
@@ -71,6 +72,9 @@ export async function runVerification(
     : undefined;
   try {
     return await handle.result();
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw new Error(`verify ${req.migrationId}: ${rootCause(err.cause)}`, { cause: err });
+    throw err;
   } finally {
     if (timer) clearInterval(timer);
   }
