@@ -1,7 +1,7 @@
 /**
  * A Tencent IM emulator: a real HTTP server that a client cannot tell from IM on the APIs
  * tim-migrate uses. It verifies the admin UserSig, enforces each API's rate and batch limits from
- * the same im/ table the client and workers read, applies IM's data rules (rest-api.ts), sends
+ * the same im/ table the client and workers read, applies IM's data rules (rest-api/), sends
  * callbacks like IM, and injects faults on demand. Inspection and control live under /__emulator/.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
