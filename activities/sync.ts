@@ -16,11 +16,12 @@ import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
 import { GROUP_ID_HELD_BY_OTHERS_CODE, GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
-import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_FROM_OLD_SYSTEM, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
+import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
-import { importedMessageIdentity, liveGroupRandom, messageRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
+import { liveGroupRandom, messageRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
+import { importmsgRequest } from './import/conversations';
 import type { SyncJournal } from '../legacy/sync-journal';
 import type { ApplyOutcome, SettledOutcome, SyncActivities } from '../workflows/sync-api';
 
@@ -86,18 +87,8 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
         // the import and the sync writes it first, even when both do at the same instant.
         const bundled = store.message(e.messageId);
         if (bundled) {
-          const { msgSeq, msgRandom } = importedMessageIdentity(bundled);
           await withAccounts([bundled.from, bundled.to], () =>
-            im.call('importmsg', {
-              SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.realtime,
-              From_Account: bundled.from,
-              To_Account: bundled.to,
-              MsgSeq: msgSeq,
-              MsgRandom: msgRandom,
-              MsgTimeStamp: bundled.time,
-              MsgBody: bundled.body,
-              CloudCustomData: withImOriginMarker(bundled.cloudCustomData),
-            }),
+            im.call('importmsg', importmsgRequest(bundled, 'realtime', withImOriginMarker(bundled.cloudCustomData))),
           );
           return;
         }

@@ -2,9 +2,34 @@
 import { activityInfo } from '@temporalio/activity';
 import { SYNC_FROM_OLD_SYSTEM } from '../../im/messages';
 import { importedMessageIdentity } from '../../legacy/id-mapping';
+import type { ImRequests } from '../../im/client';
+import type { ImportC2CMessage } from '../../legacy/source';
 import type { ImportActivities } from '../contracts';
 import { pairItemId } from '../item-ids';
 import type { ImportContext } from './context';
+
+/**
+ * The importmsg call for a message of the bundle: its identity (MsgSeq orders the conversation's
+ * messages of one second as the bundle does) and its own time, so IM keeps one copy however many
+ * times and from wherever it is written (the import, a retry, the live sync at the export boundary).
+ */
+export function importmsgRequest(
+  m: ImportC2CMessage,
+  mode: keyof typeof SYNC_FROM_OLD_SYSTEM,
+  cloudCustomData = m.cloudCustomData,
+): ImRequests['importmsg'] {
+  const { msgSeq, msgRandom } = importedMessageIdentity(m);
+  return {
+    SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM[mode],
+    From_Account: m.from,
+    To_Account: m.to,
+    MsgSeq: msgSeq,
+    MsgRandom: msgRandom,
+    MsgTimeStamp: m.time,
+    MsgBody: m.body,
+    CloudCustomData: cloudCustomData,
+  };
+}
 
 export function conversationActivities(ctx: ImportContext): Pick<ImportActivities, 'importMessagesPage' | 'importReadMarksPage'> {
   const { im, source, failures, perItem, asPage, sequentially } = ctx;
@@ -30,19 +55,8 @@ export function conversationActivities(ctx: ImportContext): Pick<ImportActivitie
                 counts.done++;
                 continue;
               }
-              // MsgSeq orders the conversation's messages of one second as the bundle does.
-              const { msgSeq, msgRandom } = importedMessageIdentity(m);
               const c = await perItem(migrationId, 'message', m.oldId, 'importmsg', () =>
-                im.call('importmsg', {
-                  SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
-                  From_Account: m.from,
-                  To_Account: m.to,
-                  MsgSeq: msgSeq,
-                  MsgRandom: msgRandom,
-                  MsgTimeStamp: m.time,
-                  MsgBody: m.body,
-                  CloudCustomData: m.cloudCustomData,
-                }),
+                im.call('importmsg', importmsgRequest(m, 'history')),
               );
               if (c.done === 1) source.markAccepted('message', [m.oldId]);
               counts.done += c.done;

@@ -3,11 +3,11 @@ import { heartbeat } from '@temporalio/activity';
 import type { ImApiName } from '../../im/apis';
 import type { ItemOutcome } from '../../im/client';
 import { importedMessageIdentity } from '../../legacy/id-mapping';
-import { SYNC_FROM_OLD_SYSTEM } from '../../im/messages';
 import type { ImportActivities } from '../contracts';
 import { asActivity } from '../im-failures';
 import { splitPairItemId } from '../item-ids';
 import type { Entity, ImportContext } from './context';
+import { importmsgRequest } from './conversations';
 
 export function retryActivities(ctx: ImportContext): Pick<ImportActivities, 'retryFailedItems'> {
   const { im, source, failures, perItem, recordOutcomes, refusedCall } = ctx;
@@ -54,19 +54,7 @@ export function retryActivities(ctx: ImportContext): Pick<ImportActivities, 'ret
       case 'message': {
         const m = source.message(itemId);
         if (!m) return true;
-        const { msgSeq, msgRandom } = importedMessageIdentity(m);
-        return once('importmsg', () =>
-          im.call('importmsg', {
-            SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
-            From_Account: m.from,
-            To_Account: m.to,
-            MsgSeq: msgSeq,
-            MsgRandom: msgRandom,
-            MsgTimeStamp: m.time,
-            MsgBody: m.body,
-            CloudCustomData: m.cloudCustomData,
-          }),
-        );
+        return once('importmsg', () => im.call('importmsg', importmsgRequest(m, 'history')));
       }
       case 'readMark': {
         const r = source.readMark(...splitPairItemId(itemId));
