@@ -45,6 +45,7 @@ import { BUNDLE_ENTITIES, BUNDLE_FILES, type AccountRecord, type BundleEntity, t
 import { toImGroupId, toImUserId } from './id-mapping';
 import type { StoreRow } from './bundle-rows';
 import type { LoadWorkerMessage } from './load-worker';
+import { statementCache } from './statements';
 import { SyncJournal } from './sync-journal';
 import { requireBundleDir, type BundleIssue, type ValidationSummary } from './validate';
 
@@ -134,10 +135,12 @@ export interface LoadSummary extends ValidationSummary {
 
 export class StagingStore implements LegacySource, FailureSink, RunStates {
   readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  /** A prepared statement, prepared once. */
+  private readonly statement: (sql: string) => Database.Statement;
 
   constructor(path: string) {
     this.db = new Database(path);
+    this.statement = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     // better-sqlite3 builds SQLite with WAL at synchronous NORMAL, which can lose the last commits on
     // a power cut: the gateway acknowledges an event once its journal row commits, so FULL.
@@ -148,16 +151,6 @@ export class StagingStore implements LegacySource, FailureSink, RunStates {
       throw new Error(`${path}: a staging store of an earlier version (it keeps no bundle order): load the bundle into a new store`);
     }
     this.db.exec(INDEXES);
-  }
-
-  /** A prepared statement, prepared once: the sync and the import ask the same questions many times. */
-  private statement(sql: string): Database.Statement {
-    let stmt = this.statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.db.prepare(sql);
-      this.statements.set(sql, stmt);
-    }
-    return stmt;
   }
 
   close(): void {

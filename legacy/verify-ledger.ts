@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { VerifyKind } from '../workflows/verify-api';
+import { statementCache } from './statements';
 
 export type DifferenceProblem = 'missing' | 'extra' | 'changed' | 'out-of-order';
 
@@ -33,19 +34,11 @@ CREATE TABLE IF NOT EXISTS verify_differences (
 `;
 
 export class VerifyLedger {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statement: (sql: string) => Database.Statement;
 
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
-  }
-
-  private statement(sql: string): Database.Statement {
-    let stmt = this.statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.db.prepare(sql);
-      this.statements.set(sql, stmt);
-    }
-    return stmt;
+    this.statement = statementCache(db);
   }
 
   /** Items one page of IM's answer holds; a page read again (a retry, overlapping pages) adds nothing twice. */
