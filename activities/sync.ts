@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
 import { GROUP_ID_HELD_BY_OTHERS_CODE, GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
-import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_OTHER_MACHINE, type GroupType, type MsgBody } from '../im/messages';
+import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_FROM_OLD_SYSTEM, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
 import { liveGroupRandom, messageRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
@@ -92,22 +92,22 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
           );
           return;
         }
-        // MsgSeq orders same-second messages and, with MsgRandom, makes a retried send one message:
-        // the journal's arrival time is both stable for the event and increasing in the conversation.
-        const msgSeq = receivedAtMs % 2 ** 32;
-        const msgRandom = messageRandom(e.messageId);
+        // A live message keeps its own time, so one held by a pause, an outage or a handoff still stands
+        // where it was sent: importmsg real-time (counted as unread and pushed; IM calls no callback for
+        // an import, so it cannot echo). MsgSeq orders a second's messages by their arrival here and, with
+        // MsgRandom and the time, makes a retried write one message. IM's clock bounds the time.
         const from = toImUserId(e.from);
         const to = toImUserId(e.to);
         await withAccounts([from, to], () =>
-          im.call('sendmsg', {
-            SyncOtherMachine: SYNC_OTHER_MACHINE.withSender,
+          im.call('importmsg', {
+            SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.realtime,
             From_Account: from,
             To_Account: to,
-            MsgSeq: msgSeq,
-            MsgRandom: msgRandom,
+            MsgSeq: receivedAtMs % 2 ** 32,
+            MsgRandom: messageRandom(e.messageId),
+            MsgTimeStamp: Math.min(e.time, Math.floor(Date.now() / 1000)),
             MsgBody: e.body,
             CloudCustomData: withImOriginMarker(e.cloudCustomData),
-            ForbidCallbackControl: forbid,
           }),
         );
         return;

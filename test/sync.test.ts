@@ -351,7 +351,8 @@ describe('live two-way sync', () => {
       await waitFor(() => c.journal.status() === 'paused');
       for (let i = 0; i < 30; i++) await c.legacy.asUser(gina).sendMessage(hank, text(`${tag} #${String(i).padStart(2, '0')}`));
       await c.legacy.eventsDrained();
-      await sleep(1500);
+      // Past the next second, so a message written at the resume would carry a later time than its own.
+      await sleep(2100);
       expect(imTexts(tag)).toHaveLength(0);
       expect(c.journal.stats().directions.oldToNew.pending).toBe(30);
       expect(formatSyncStats(c.journal.stats())).toMatch(/30 event\(s\), oldest \d+ s: the sync is paused/);
@@ -361,6 +362,17 @@ describe('live two-way sync', () => {
       await c.settled();
       const expected = Array.from({ length: 30 }, (_, i) => `${tag} #${String(i).padStart(2, '0')}`);
       expect(imTexts(tag)).toEqual(expected);
+      // Held by the pause, each keeps the time it was sent at in App 1.0, not the time of the resume.
+      const imTimes = Object.values(emulator.snapshot().conversations)
+        .flat()
+        .filter((m) => textOf(m.body).includes(tag))
+        .map((m) => m.time);
+      expect(imTimes).toEqual(
+        c.legacy
+          .messages()
+          .filter((m) => textOf(m.body).includes(tag))
+          .map((m) => m.time),
+      );
 
       const latest = temporal.client.workflow.getHandle(handle.workflowId);
       expect((await latest.describe()).runId).not.toBe(handle.firstExecutionRunId);
