@@ -15,14 +15,14 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { CallbackBody, CALLBACK_COMMANDS, CALLBACK_GROUP_TYPE_ALIASES, FORBID_AFTER_SEND_CALLBACK } from '../im/callbacks';
 import type { ImClient } from '../im/client';
-import { GROUP_ID_HELD_BY_OTHERS_CODE, GROUP_NOT_FOUND_CODE, ImError } from '../im/errors';
+import { GROUP_ID_HELD_BY_OTHERS_CODE, GROUP_NOT_FOUND_CODE, ImError, isDocumentedOrTransport } from '../im/errors';
 import { GROUP_TYPES, SILENT_MEMBER_CHANGE, SYNC_FROM_OLD_SYSTEM, type GroupType, type MsgBody } from '../im/messages';
 import type { ApiLimitTable } from '../im/apis';
 import { LegacyEvent, LegacyWriteRejected, ORIGIN_SYSTEM, withImOriginMarker, type LegacyWrite, type LegacyWriter } from '../legacy/bridge';
 import { liveGroupRandom, messageRandom, toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { StagingStore } from '../legacy/store';
 import { importmsgRequest } from './import/conversations';
-import type { SyncJournal } from '../legacy/sync-journal';
+import { PARKED_PREFIX, type SyncJournal } from '../legacy/sync-journal';
 import type { ApplyOutcome, SettledOutcome, SyncActivities } from '../workflows/sync-api';
 
 export interface SyncDeps {
@@ -34,6 +34,25 @@ export interface SyncDeps {
   limits: ApiLimitTable;
   /** How long an apply watches for the entity's next event (default LINGER_MS; a test raises it). */
   lingerMs?: number;
+  /**
+   * An event failing with an error that is neither final nor an outage (a quota, an oversized
+   * batch, a code IM does not document) is parked as rejected once it has failed this long, and its
+   * entity goes on; `tim-migrate sync replay-parked` sends it again. Default PARK_AFTER_MS.
+   */
+  parkAfterMs?: number;
+}
+
+/** See SyncDeps.parkAfterMs (TIM_SYNC_PARK_AFTER_SECONDS). */
+export const PARK_AFTER_MS = 15 * 60_000;
+
+/**
+ * Failures that end by themselves, so an event waits them out however long they last: IM or the
+ * old system unreachable or overloaded (transport, rate limits, IM's documented internal errors).
+ */
+function isOutage(err: unknown): boolean {
+  if (!(err instanceof ImError)) return !(err instanceof LegacyWriteRejected);
+  if (err.errorClass === 'rate-limited') return true;
+  return err.errorClass === 'retryable' && isDocumentedOrTransport(err.code);
 }
 
 /** IM classes that are final for one event; auth-config is not: a fixed key must let the queue drain. */
@@ -54,6 +73,7 @@ const LINGER_WITHIN_MS = 2_000;
 export function createSyncActivities(deps: SyncDeps): SyncActivities {
   const { im, store, journal, limits } = deps;
   const lingerMs = deps.lingerMs ?? LINGER_MS;
+  const parkAfterMs = deps.parkAfterMs ?? PARK_AFTER_MS;
   let lingering = 0;
   /** The entity's next pending event if one arrives within `lingerMs`, while this process has lingering to spare. */
   async function nextSoon(entityId: string, applyStartedMs: number): Promise<string | undefined> {
@@ -281,6 +301,9 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
     }
   }
 
+  /** When each event that is failing (and is no outage) first failed, in this process. */
+  const failingSince = new Map<string, number>();
+
   function reject(eventId: string, reason: string): ApplyOutcome {
     journal.settle(eventId, 'rejected', reason);
     return 'rejected';
@@ -314,9 +337,18 @@ export function createSyncActivities(deps: SyncDeps): SyncActivities {
       }
     } catch (err) {
       const reason = permanentReason(err);
-      if (reason === undefined) throw err;
-      return reject(eventId, reason);
+      if (reason !== undefined) return reject(eventId, reason);
+      if (isOutage(err)) throw err;
+      const since = failingSince.get(eventId) ?? Date.now();
+      failingSince.set(eventId, since);
+      if (Date.now() - since < parkAfterMs) throw err;
+      failingSince.delete(eventId);
+      return reject(
+        eventId,
+        `${PARKED_PREFIX}failed for ${Math.round((Date.now() - since) / 1000)} s: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
+    failingSince.delete(eventId);
     return journal.settle(eventId, 'applied') ? 'applied' : 'duplicate';
   }
 

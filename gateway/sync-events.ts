@@ -10,6 +10,7 @@ import { hasImOriginMarker, type LegacyEvent } from '../legacy/bridge';
 import { toImGroupId, toImUserId } from '../legacy/id-mapping';
 import type { SyncJournal } from '../legacy/sync-journal';
 import {
+  syncEntityOf,
   syncEventSignal,
   syncEntityWorkflowId,
   syncTaskQueue,
@@ -124,17 +125,31 @@ export class TemporalSyncDispatcher implements SyncEventSink {
     // A redelivery of a settled event needs nothing; a pending one is signalled again in case the
     // first signal never reached Temporal (the workflow drops the repeat by id).
     if (!fresh && this.journal.get(e.eventId)?.outcome !== 'pending') return 'duplicate';
-    await this.client.workflow.signalWithStart<typeof entitySyncWorkflow, [SyncEventRef]>('entitySyncWorkflow', {
-      workflowId: entityId,
-      taskQueue: syncTaskQueue(this.taskQueuePrefix),
-      args: [{ entity: e.entity }],
-      signal: syncEventSignal,
-      signalArgs: [{ eventId: e.eventId, direction: e.direction, kind: e.kind }],
-      staticSummary:
-        e.entity.kind === 'group'
-          ? `Live sync of group ${e.entity.groupId}`
-          : `Live sync of the conversation ${[...e.entity.users].sort().join(' ↔ ')}`,
-    });
+    await this.signal(e.entity, { eventId: e.eventId, direction: e.direction, kind: e.kind });
     return fresh ? 'queued' : 'duplicate';
+  }
+
+  /** Signals a journalled pending event to its entity's workflow again (a replay of parked events). */
+  async resignal(e: { eventId: string; direction: SyncDirection; kind: string; entityId: string }): Promise<void> {
+    await this.signal(syncEntityOf(this.taskQueuePrefix, e.entityId), {
+      eventId: e.eventId,
+      direction: e.direction,
+      kind: e.kind,
+      replay: true,
+    });
+  }
+
+  private async signal(entity: SyncEntity, ref: SyncEventRef): Promise<void> {
+    await this.client.workflow.signalWithStart<typeof entitySyncWorkflow, [SyncEventRef]>('entitySyncWorkflow', {
+      workflowId: syncEntityWorkflowId(this.taskQueuePrefix, entity),
+      taskQueue: syncTaskQueue(this.taskQueuePrefix),
+      args: [{ entity }],
+      signal: syncEventSignal,
+      signalArgs: [ref],
+      staticSummary:
+        entity.kind === 'group'
+          ? `Live sync of group ${entity.groupId}`
+          : `Live sync of the conversation ${[...entity.users].sort().join(' ↔ ')}`,
+    });
   }
 }

@@ -187,6 +187,11 @@ export function classifyImErrorCode(code: number): ImErrorClass {
   return IM_ERROR_CODES[code]?.errorClass ?? 'retryable';
 }
 
+/** A code this table documents, or the client's own transport and response-shape codes: not an unknown answer of IM. */
+export function isDocumentedOrTransport(code: number): boolean {
+  return code in IM_ERROR_CODES || code === TRANSPORT_ERROR_CODE || code === RESPONSE_SHAPE_ERROR_CODE;
+}
+
 /** Rate-limited and retryable answers: a later call may succeed. */
 export function isRetryableClass(errorClass: ImErrorClass): boolean {
   return !NON_RETRYABLE_ERROR_CLASSES.includes(errorClass);

@@ -46,6 +46,9 @@ export interface SyncStats {
   oldestPending: Array<{ entityId: string; pending: number; oldestReceivedAtMs: number }>;
 }
 
+/** How a parked event's reason begins: it failed for longer than the sync's bound and the entity went on. */
+export const PARKED_PREFIX = 'parked: ';
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sync_events (
   event_id TEXT PRIMARY KEY, direction TEXT NOT NULL, kind TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL,
@@ -124,6 +127,24 @@ export class SyncJournal {
   /** Settles a pending event; false when it was settled already (the write must not happen twice). */
   settle(eventId: string, outcome: Exclude<SyncOutcome, 'pending'>, detail?: string, atMs = Date.now()): boolean {
     return this.stmt.settle.run(outcome, atMs, detail ?? null, eventId).changes === 1;
+  }
+
+  /**
+   * Sends rejected events back to pending, those parked after failing too long (the reason starts
+   * with PARKED_PREFIX) or, with `all`, every rejected one; returns them so each can be signalled.
+   */
+  reopenRejected(opts: { all?: boolean } = {}): Array<Pick<JournalEntry, 'eventId' | 'direction' | 'kind' | 'entityId'>> {
+    const where = opts.all ? "outcome = 'rejected'" : "outcome = 'rejected' AND detail LIKE ? || '%'";
+    const params = opts.all ? [] : [PARKED_PREFIX];
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT event_id AS eventId, direction, kind, entity_id AS entityId FROM sync_events WHERE ${where} ORDER BY received_at, rowid`,
+        )
+        .all(...params) as Array<Pick<JournalEntry, 'eventId' | 'direction' | 'kind' | 'entityId'>>;
+      this.db.prepare(`UPDATE sync_events SET outcome = 'pending', settled_at = NULL, detail = NULL WHERE ${where}`).run(...params);
+      return rows;
+    })();
   }
 
   status(): SyncRunStatus {

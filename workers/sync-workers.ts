@@ -25,6 +25,8 @@ export interface SyncWorkerOptions {
   workflowThreads?: number;
   /** See SyncDeps.lingerMs. */
   lingerMs?: number;
+  /** See SyncDeps.parkAfterMs (TIM_SYNC_PARK_AFTER_SECONDS). */
+  parkAfterMs?: number;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -41,6 +43,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
       journal,
       limits: opts.limits,
       lingerMs: opts.lingerMs,
+      parkAfterMs: opts.parkAfterMs,
     }) as unknown as Record<string, (...args: never[]) => unknown>,
     maxConcurrentWorkflowTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,

@@ -12,6 +12,8 @@ export interface SyncEventRef {
   eventId: string;
   direction: SyncDirection;
   kind: string;
+  /** Sent again on purpose (a parked event replayed): not a redelivery, even if this workflow saw the id. */
+  replay?: true;
 }
 
 /** One entity workflow per one-to-one conversation (IM user ids) and per group (IM group id). */
@@ -79,4 +81,14 @@ export function syncEntityWorkflowId(prefix: string, entity: SyncEntity): string
   if (entity.kind === 'group') return `${prefix}-sync-group-${entity.groupId}`;
   const [a, b] = [...entity.users].sort();
   return `${prefix}-sync-c2c-${a}|${b}`;
+}
+
+/** The entity an entity workflow id names (the inverse of syncEntityWorkflowId; IM user ids hold no `|`). */
+export function syncEntityOf(prefix: string, workflowId: string): SyncEntity {
+  const group = `${prefix}-sync-group-`;
+  const c2c = `${prefix}-sync-c2c-`;
+  if (workflowId.startsWith(group)) return { kind: 'group', groupId: workflowId.slice(group.length) };
+  if (!workflowId.startsWith(c2c)) throw new Error(`${workflowId} is no sync entity workflow id of prefix ${prefix}`);
+  const [a, b] = workflowId.slice(c2c.length).split('|');
+  return { kind: 'conversation', users: [a, b] };
 }

@@ -65,7 +65,7 @@ export async function entitySyncWorkflow(input: EntitySyncInput): Promise<Entity
 
   setHandler(syncEventSignal, (ref) => {
     if (appliedAhead.delete(ref.eventId)) return;
-    if (seen.has(ref.eventId)) {
+    if (seen.has(ref.eventId) && !ref.replay) {
       counts.duplicates++;
       return;
     }

@@ -143,6 +143,25 @@ export function registerSyncCommands(program: Command): void {
       });
   }
   sync
+    .command('replay-parked')
+    .description('send again the events parked after failing too long (or, with --all, every rejected event), in their order')
+    .option('--store <path>', 'staging store (default: TIM_STORE)')
+    .option('--all', 'every rejected event, not only the parked ones')
+    .action(async (opts: { store?: string; all?: boolean }) => {
+      loadDotEnv();
+      const settings = loadTemporalSettings();
+      const client = await connectClient(settings);
+      const store = new StagingStore(opts.store ?? settings.TIM_STORE);
+      try {
+        const journal = new SyncJournal(store.db);
+        const replayed = await replayRejected(journal, new TemporalSyncDispatcher(client, journal, settings.TIM_TASK_QUEUE_PREFIX), opts);
+        console.log(`${replayed} event(s) sent again`);
+      } finally {
+        store.close();
+        await client.connection.close();
+      }
+    });
+  sync
     .command('status')
     .description('run state, events per direction (applied, pending, echoes dropped, rejected) and latency')
     .option('--store <path>', 'staging store (default: TIM_STORE)')
@@ -166,4 +185,15 @@ export function registerSyncCommands(program: Command): void {
       await client.connection.close();
       console.log(output);
     });
+}
+
+/** Reopens rejected events (parked ones, or all) and signals each to its entity again; returns how many. */
+export async function replayRejected(
+  journal: SyncJournal,
+  dispatcher: TemporalSyncDispatcher,
+  opts: { all?: boolean } = {},
+): Promise<number> {
+  const events = journal.reopenRejected(opts);
+  for (const e of events) await dispatcher.resignal(e);
+  return events.length;
 }

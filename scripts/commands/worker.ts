@@ -58,6 +58,7 @@ export function registerWorkerCommand(program: Command): void {
           legacy,
           limits: imConfig.limits,
           workflowThreads: settings.TIM_WORKFLOW_THREADS,
+          parkAfterMs: syncSettings.TIM_SYNC_PARK_AFTER_SECONDS * 1000,
         });
         workers.workers.push(syncWorker);
         console.log(

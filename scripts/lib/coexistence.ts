@@ -36,6 +36,8 @@ export interface CoexistenceOptions<L extends LegacySide> {
   callbackToken: string;
   /** See SyncDeps.lingerMs. */
   lingerMs?: number;
+  /** See SyncDeps.parkAfterMs. */
+  parkAfterMs?: number;
 }
 
 export interface Coexistence<L extends LegacySide = LegacyEmulator> {
@@ -62,6 +64,7 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
     legacy: new HttpLegacyWriter({ baseUrl: legacy.baseUrl, secret: o.legacySecret }),
     limits: resolveApiLimits({}),
     lingerMs: o.lingerMs,
+    parkAfterMs: o.parkAfterMs,
   });
   const running = worker.run();
   // The gateway signals through the worker's native (Rust) connection: far less CPU per signal than grpc-js.

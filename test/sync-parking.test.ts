@@ -1,0 +1,93 @@
+/**
+ * An event that fails with neither a final error nor an outage (a quota IM keeps refusing) is
+ * parked once it has failed for the sync's bound, its conversation goes on, and `sync
+ * replay-parked` sends it again. Dev server, IM emulator, old-system emulator, gateway, sync worker.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startImEmulator, type ImEmulator } from '../emulator/im';
+import { ApiError } from '../emulator/im/rest-api';
+import { TemporalSyncDispatcher } from '../gateway/sync-events';
+import { ImClient } from '../im/client';
+import type { MsgBody } from '../im/messages';
+import { StagingStore } from '../legacy/store';
+import { PARKED_PREFIX } from '../legacy/sync-journal';
+import { replayRejected } from '../scripts/commands/sync';
+import { startCoexistence } from '../scripts/lib/coexistence';
+import { startSync } from '../scripts/lib/sync-control';
+import { connectTestTemporal, type TestTemporal, uniqueId } from './helpers/temporal';
+
+const IM = { sdkAppId: 1400000779, secretKey: 'parking-test-key', admin: 'administrator' };
+const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
+const textOf = (body: ReadonlyArray<{ MsgContent: unknown }>) => body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
+/** IM's answer for an account over its edition's quota: auth-config, neither final for the event nor an outage. */
+const QUOTA_CODE = 10038;
+
+describe('parked sync events', () => {
+  let temporal: TestTemporal;
+  let emulator: ImEmulator;
+
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
+  });
+  afterAll(async () => {
+    await emulator?.close();
+    await temporal?.close();
+  });
+
+  test('an event IM keeps refusing for a quota is parked after the bound, later ones go on, and replay-parked sends it again', async () => {
+    const tag = uniqueId('park');
+    const [ann, bob] = [`ann-${tag}`, `bob-${tag}`];
+    const prefix = uniqueId('parking');
+    const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-parking-')), 'store.sqlite'));
+    await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: [ann, bob] });
+    const c = await startCoexistence({
+      client: temporal.client,
+      connection: temporal.nativeConnection,
+      namespace: temporal.namespace,
+      taskQueuePrefix: prefix,
+      store,
+      im: emulator,
+      imConfig: IM,
+      legacySecret: 'parking-bridge-secret',
+      callbackToken: 'parking-callback-token',
+      parkAfterMs: 2000,
+    });
+    const imTexts = () =>
+      Object.values(emulator.snapshot().conversations)
+        .flat()
+        .map((m) => textOf(m.body))
+        .filter((t) => t.includes(tag));
+    try {
+      await startSync(temporal.client, prefix);
+      while (c.journal.status() !== 'running') await new Promise((r) => setTimeout(r, 100));
+      // IM refuses the first message for good reason, but not a reason that ends the event.
+      emulator.intercept((api, body, handle) => {
+        if (api === 'importmsg' && textOf(body.MsgBody as MsgBody) === `${tag} first`)
+          throw new ApiError(QUOTA_CODE, 'member quota exceeded');
+        return handle(body);
+      });
+      await c.legacy.asUser(ann).sendMessage(bob, text(`${tag} first`));
+      await c.legacy.asUser(ann).sendMessage(bob, text(`${tag} second`));
+      const parked = await c.settled();
+      expect(imTexts()).toEqual([`${tag} second`]);
+      expect(parked.directions.oldToNew).toMatchObject({ rejected: 1, applied: 1, pending: 0 });
+      expect(parked.rejectedReasons.map((r) => r.detail)).toEqual([
+        expect.stringMatching(new RegExp(`^${PARKED_PREFIX}failed for \\d+ s: .*10038`)),
+      ]);
+
+      // The quota is raised: the parked event goes in, in its place in the conversation.
+      emulator.intercept(undefined);
+      expect(await replayRejected(c.journal, new TemporalSyncDispatcher(temporal.client, c.journal, prefix))).toBe(1);
+      const replayed = await c.settled();
+      expect(imTexts()).toEqual([`${tag} first`, `${tag} second`]);
+      expect(replayed.directions.oldToNew).toMatchObject({ rejected: 0, applied: 2, pending: 0 });
+    } finally {
+      emulator.intercept(undefined);
+      await c.close();
+      store.close();
+    }
+  });
+});
