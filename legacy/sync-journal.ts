@@ -147,6 +147,17 @@ export class SyncJournal {
     })();
   }
 
+  /**
+   * Drops the content of events settled before `beforeMs` (their ids, outcomes and times stay, so a
+   * late redelivery is still recognised and the counts hold): message bodies are personal data the
+   * journal needs only until the event is applied, and for reconciliation's window after it.
+   */
+  dropSettledPayloads(beforeMs: number): number {
+    return this.db
+      .prepare("UPDATE sync_events SET payload = 'null' WHERE outcome <> 'pending' AND settled_at < ? AND payload <> 'null'")
+      .run(beforeMs).changes;
+  }
+
   status(): SyncRunStatus {
     return (this.stmt.control.get() as { status: SyncRunStatus } | undefined)?.status ?? 'not-started';
   }
@@ -170,16 +181,19 @@ export class SyncJournal {
       directions[r.direction][r.outcome] += r.n;
       directions[r.direction].received += r.n;
     }
+    // Percentiles read one row each from SQLite's sort: a journal of months stays out of this process's memory.
+    const applied = "FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? AND received_at < ?";
     const latency = (direction: SyncDirection) => {
-      const values = (
-        this.db
-          .prepare(
-            "SELECT settled_at - received_at AS ms FROM sync_events WHERE direction = ? AND outcome = 'applied' AND received_at >= ? AND received_at < ? ORDER BY ms",
-          )
-          .all(direction, since, until) as Array<{ ms: number }>
-      ).map((r) => r.ms);
-      const at = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)] : 0);
-      return { count: values.length, p50: at(0.5), p99: at(0.99), max: values[values.length - 1] ?? 0 };
+      const count = (this.db.prepare(`SELECT COUNT(*) AS n ${applied}`).get(direction, since, until) as { n: number }).n;
+      const at = (q: number) =>
+        count === 0
+          ? 0
+          : (
+              this.db
+                .prepare(`SELECT settled_at - received_at AS ms ${applied} ORDER BY ms LIMIT 1 OFFSET ?`)
+                .get(direction, since, until, Math.min(count - 1, Math.ceil(q * count) - 1)) as { ms: number }
+            ).ms;
+      return { count, p50: at(0.5), p99: at(0.99), max: at(1) };
     };
     const rejectedReasons = this.db
       .prepare(

@@ -73,6 +73,8 @@ export const SyncSettings = z.object({
     .default(LARGEST_CALLBACK_BODY_BYTES),
   /** An event failing with neither a final error nor an outage is parked after this long (activities/sync.ts). */
   TIM_SYNC_PARK_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
+  /** Settled sync events keep their content (message bodies) this many days (workers/sync-workers.ts). */
+  TIM_SYNC_JOURNAL_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
   TIM_GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
   TIM_GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8787),
 });

@@ -27,10 +27,21 @@ export interface SyncWorkerOptions {
   lingerMs?: number;
   /** See SyncDeps.parkAfterMs (TIM_SYNC_PARK_AFTER_SECONDS). */
   parkAfterMs?: number;
+  /** Settled events keep their content this long (TIM_SYNC_JOURNAL_RETENTION_DAYS); default JOURNAL_RETENTION_MS. */
+  journalRetentionMs?: number;
 }
+
+/** Thirty days: past IM's default roaming retention (7 days), so a reconciliation can still read what it compares. */
+export const JOURNAL_RETENTION_MS = 30 * 86_400_000;
+const JOURNAL_PRUNE_EVERY_MS = 3_600_000;
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
   const journal = new SyncJournal(opts.store.db);
+  const retentionMs = opts.journalRetentionMs ?? JOURNAL_RETENTION_MS;
+  const prune = () => journal.dropSettledPayloads(Date.now() - retentionMs);
+  prune();
+  // Unref'd: the hourly prune never keeps a process alive that is otherwise done.
+  setInterval(prune, JOURNAL_PRUNE_EVERY_MS).unref();
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,

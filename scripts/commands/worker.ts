@@ -59,6 +59,7 @@ export function registerWorkerCommand(program: Command): void {
           limits: imConfig.limits,
           workflowThreads: settings.TIM_WORKFLOW_THREADS,
           parkAfterMs: syncSettings.TIM_SYNC_PARK_AFTER_SECONDS * 1000,
+          journalRetentionMs: syncSettings.TIM_SYNC_JOURNAL_RETENTION_DAYS * 86_400_000,
         });
         workers.workers.push(syncWorker);
         console.log(
