@@ -106,6 +106,9 @@ export function fromLegacyEvent(event: LegacyEvent, groups: GroupIdMapping): Syn
   return { ...base, entity: { kind: 'group', groupId } };
 }
 
+/** How often a gateway looks for journalled events whose signal was lost, and how old they must be. */
+export const LOST_SIGNAL_SWEEP_MS = 30_000;
+
 /** Journal first (the content stays out of Temporal), then signal-with-start the entity's workflow. */
 export class TemporalSyncDispatcher implements SyncEventSink {
   constructor(
@@ -129,14 +132,42 @@ export class TemporalSyncDispatcher implements SyncEventSink {
     return fresh ? 'queued' : 'duplicate';
   }
 
-  /** Signals a journalled pending event to its entity's workflow again (a replay of parked events). */
-  async resignal(e: { eventId: string; direction: SyncDirection; kind: string; entityId: string }): Promise<void> {
-    await this.signal(syncEntityOf(this.taskQueuePrefix, e.entityId), {
-      eventId: e.eventId,
-      direction: e.direction,
-      kind: e.kind,
-      replay: true,
-    });
+  /** Signals a journalled pending event to its entity's workflow again: a replay of a parked event by default. */
+  async resignal(e: { eventId: string; direction: SyncDirection; kind: string; entityId: string }, replay = true): Promise<void> {
+    const ref: SyncEventRef = { eventId: e.eventId, direction: e.direction, kind: e.kind };
+    await this.signal(syncEntityOf(this.taskQueuePrefix, e.entityId), replay ? { ...ref, replay } : ref);
+  }
+
+  /**
+   * Signals again the events pending for longer than `ageMs` whose entity workflow is not running:
+   * their signal was lost (Temporal unreachable when the gateway had already journalled them, which
+   * IM does not resend) and no later event of the entity started the workflow. A running workflow
+   * reads such events from the journal at its next apply, and ends within its idle time if none
+   * comes, so a later sweep starts it. Nothing is swept while the sync is not running.
+   */
+  async sweepLostSignals(ageMs: number, limit = 200): Promise<number> {
+    if (this.journal.status() !== 'running') return 0;
+    let signalled = 0;
+    for (const [entityId, events] of this.journal.stalePending(Date.now() - ageMs, limit)) {
+      const running = await this.client.workflow
+        .getHandle(entityId)
+        .describe()
+        .then(
+          (d) => d.status.name === 'RUNNING',
+          () => false,
+        );
+      if (running) continue;
+      for (const e of events) await this.resignal(e, false);
+      signalled += events.length;
+    }
+    return signalled;
+  }
+
+  /** Runs sweepLostSignals every `everyMs` until the returned function is called. */
+  sweepEvery(everyMs: number, ageMs = everyMs): () => void {
+    const timer = setInterval(() => void this.sweepLostSignals(ageMs).catch(() => undefined), everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private async signal(entity: SyncEntity, ref: SyncEventRef): Promise<void> {

@@ -147,6 +147,19 @@ export class SyncJournal {
     })();
   }
 
+  /** Entities with an event pending since before `beforeMs`, oldest first, with those events' refs. */
+  stalePending(beforeMs: number, limit: number): Map<string, Array<Pick<JournalEntry, 'eventId' | 'direction' | 'kind' | 'entityId'>>> {
+    const rows = this.db
+      .prepare(
+        `SELECT event_id AS eventId, direction, kind, entity_id AS entityId FROM sync_events
+         WHERE outcome = 'pending' AND received_at < ? ORDER BY received_at, rowid LIMIT ?`,
+      )
+      .all(beforeMs, limit) as Array<Pick<JournalEntry, 'eventId' | 'direction' | 'kind' | 'entityId'>>;
+    const byEntity = new Map<string, typeof rows>();
+    for (const r of rows) byEntity.set(r.entityId, [...(byEntity.get(r.entityId) ?? []), r]);
+    return byEntity;
+  }
+
   /**
    * Drops the content of events settled before `beforeMs` (their ids, outcomes and times stay, so a
    * late redelivery is still recognised and the counts hold): message bodies are personal data the

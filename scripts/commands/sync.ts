@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { connectClient } from './migration';
 import { createSyncGateway, MISSING_CALLBACK_TOKEN } from '../../gateway';
 import { IM_CALLBACK_PATH } from '../../gateway/im-callbacks';
-import { TemporalSyncDispatcher } from '../../gateway/sync-events';
+import { LOST_SIGNAL_SWEEP_MS, TemporalSyncDispatcher } from '../../gateway/sync-events';
 import { loadImConfig } from '../../im/config';
 import { LEGACY_EVENTS_PATH } from '../../legacy/bridge';
 import { StagingStore } from '../../legacy/store';
@@ -72,6 +72,8 @@ export function registerSyncCommands(program: Command): void {
       // The native (Rust) connection costs far less CPU per signal than the pure-JS one.
       const connection = await connectNative(settings.TEMPORAL_ADDRESS);
       const client = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
+      const dispatcher = new TemporalSyncDispatcher(client, new SyncJournal(store.db), settings.TIM_TASK_QUEUE_PREFIX);
+      const stopSweeping = dispatcher.sweepEvery(LOST_SIGNAL_SWEEP_MS);
       const gateway = createSyncGateway({
         sdkAppId: im.client.sdkAppId,
         admin: im.client.admin,
@@ -81,7 +83,7 @@ export function registerSyncCommands(program: Command): void {
         trustedProxies: sync.TIM_GATEWAY_TRUSTED_PROXIES,
         bodyLimitBytes: sync.TIM_GATEWAY_BODY_LIMIT_BYTES,
         legacySecret: sync.TIM_LEGACY_WEBHOOK_SECRET,
-        sink: new TemporalSyncDispatcher(client, new SyncJournal(store.db), settings.TIM_TASK_QUEUE_PREFIX),
+        sink: dispatcher,
         groups: store,
       });
       await gateway.app.listen({ host: sync.TIM_GATEWAY_HOST, port: sync.TIM_GATEWAY_PORT });
@@ -101,6 +103,7 @@ export function registerSyncCommands(program: Command): void {
         process.once('SIGTERM', stop);
       });
       // Requests in flight finish first: anything acknowledged is already journalled and signalled.
+      stopSweeping();
       await gateway.app.close();
       await connection.close();
       store.close();

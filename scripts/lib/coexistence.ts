@@ -10,7 +10,7 @@ import type { ImEmulator } from '../../emulator/im';
 import { startLegacyEmulator, type LegacyEmulator } from '../../emulator/legacy';
 import { createSyncGateway, type SyncGateway } from '../../gateway';
 import { IM_CALLBACK_PATH } from '../../gateway/im-callbacks';
-import { TemporalSyncDispatcher } from '../../gateway/sync-events';
+import { LOST_SIGNAL_SWEEP_MS, TemporalSyncDispatcher } from '../../gateway/sync-events';
 import { resolveApiLimits } from '../../im/apis';
 import { ImClient } from '../../im/client';
 import { HttpLegacyWriter } from '../../legacy/bridge';
@@ -43,6 +43,8 @@ export interface CoexistenceOptions<L extends LegacySide> {
 export interface Coexistence<L extends LegacySide = LegacyEmulator> {
   journal: SyncJournal;
   legacy: L;
+  /** Journals and signals events; it also sweeps lost signals (LOST_SIGNAL_SWEEP_MS). */
+  dispatcher: TemporalSyncDispatcher;
   gatewayUrl: string;
   gateway(): SyncGateway;
   /** Closes the gateway gracefully, keeps it down for `downMs`, and starts it again on the same port. */
@@ -86,9 +88,11 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
   legacy.setGatewayUrl(gatewayUrl);
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const stopSweeping = sink.sweepEvery(LOST_SIGNAL_SWEEP_MS);
   return {
     journal,
     legacy,
+    dispatcher: sink,
     gatewayUrl,
     gateway: () => gateway,
     async restartGateway(downMs) {
@@ -113,6 +117,7 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
       }
     },
     async close() {
+      stopSweeping();
       await gateway.app.close();
       worker.shutdown();
       await running;

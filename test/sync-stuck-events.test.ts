@@ -1,7 +1,8 @@
 /**
- * An event that fails with neither a final error nor an outage (a quota IM keeps refusing) is
- * parked once it has failed for the sync's bound, its conversation goes on, and `sync
- * replay-parked` sends it again. Dev server, IM emulator, old-system emulator, gateway, sync worker.
+ * Events that would otherwise wait forever: one that fails with neither a final error nor an outage
+ * (a quota IM keeps refusing) is parked once it has failed for the sync's bound, its conversation
+ * goes on, and `sync replay-parked` sends it again; one journalled whose signal was lost is found
+ * by the gateway's sweep. Dev server, IM emulator, old-system emulator, gateway, sync worker.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { PARKED_PREFIX } from '../legacy/sync-journal';
 import { replayRejected } from '../scripts/commands/sync';
 import { startCoexistence } from '../scripts/lib/coexistence';
 import { startSync } from '../scripts/lib/sync-control';
+import { syncEntityWorkflowId } from '../workflows/sync-api';
 import { connectTestTemporal, type TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000779, secretKey: 'parking-test-key', admin: 'administrator' };
@@ -24,7 +26,7 @@ const textOf = (body: ReadonlyArray<{ MsgContent: unknown }>) => body.map((e) =>
 /** IM's answer for an account over its edition's quota: auth-config, neither final for the event nor an outage. */
 const QUOTA_CODE = 10038;
 
-describe('parked sync events', () => {
+describe('sync events that would wait forever', () => {
   let temporal: TestTemporal;
   let emulator: ImEmulator;
 
@@ -86,6 +88,60 @@ describe('parked sync events', () => {
       expect(replayed.directions.oldToNew).toMatchObject({ rejected: 0, applied: 2, pending: 0 });
     } finally {
       emulator.intercept(undefined);
+      await c.close();
+      store.close();
+    }
+  });
+
+  test("an event journalled whose signal was lost is applied by the gateway's sweep, without waiting for another event", async () => {
+    const tag = uniqueId('lost');
+    const [cid, dan] = [`cid-${tag}`, `dan-${tag}`];
+    const prefix = uniqueId('lost-signal');
+    const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-lost-')), 'store.sqlite'));
+    await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: [cid, dan] });
+    const c = await startCoexistence({
+      client: temporal.client,
+      connection: temporal.nativeConnection,
+      namespace: temporal.namespace,
+      taskQueuePrefix: prefix,
+      store,
+      im: emulator,
+      imConfig: IM,
+      legacySecret: 'lost-signal-bridge-secret',
+      callbackToken: 'lost-signal-callback-token',
+    });
+    try {
+      await startSync(temporal.client, prefix);
+      while (c.journal.status() !== 'running') await new Promise((r) => setTimeout(r, 100));
+      // What the gateway left when Temporal was unreachable after the journal write: the event, no signal.
+      const event = {
+        eventId: `${tag}-ev`,
+        type: 'message',
+        messageId: `${tag}-msg`,
+        from: cid,
+        to: dan,
+        time: Math.floor(Date.now() / 1000),
+        body: text(`${tag} lost`),
+      };
+      c.journal.record({
+        eventId: `old:msg:${tag}`,
+        direction: 'oldToNew',
+        kind: 'message',
+        entityId: syncEntityWorkflowId(prefix, { kind: 'conversation', users: [cid, dan] }),
+        payload: event,
+        receivedAtMs: Date.now() - 60_000,
+        outcome: 'pending',
+      });
+      expect(await c.dispatcher.sweepLostSignals(30_000)).toBe(1);
+      await c.settled();
+      expect(
+        Object.values(emulator.snapshot().conversations)
+          .flat()
+          .map((m) => textOf(m.body)),
+      ).toContain(`${tag} lost`);
+      // Once applied, nothing is left to sweep.
+      expect(await c.dispatcher.sweepLostSignals(0)).toBe(0);
+    } finally {
       await c.close();
       store.close();
     }
