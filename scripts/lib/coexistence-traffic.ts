@@ -60,14 +60,12 @@ export async function createTrafficGroups({ legacy, im }: TrafficSides, plan: Tr
   for (let g = 0; g < (plan.groupsPerSide ?? 5); g++) {
     ledger.groups.old.push(`${tag}-old-app-group-${g}`);
     ledger.groups.im.push(`${tag}-new-app-group-${g}`);
-    await legacy
-      .asUser(owner.oldId)
-      .createGroup({
-        groupId: ledger.groups.old[g],
-        groupType: 'Public',
-        name: `Made in App 1.0 #${g}`,
-        members: members.map((m) => m.oldId),
-      });
+    await legacy.asUser(owner.oldId).createGroup({
+      groupId: ledger.groups.old[g],
+      groupType: 'Public',
+      name: `Made in App 1.0 #${g}`,
+      members: members.map((m) => m.oldId),
+    });
     await im
       .asUser(owner.imId)
       .createGroup({ groupId: ledger.groups.im[g], type: 'Public', name: `Made in App 2.0 #${g}`, members: members.map((m) => m.imId) });
