@@ -156,6 +156,8 @@ export interface VerifyActivities {
 
 /** Store-only activities of a verification (the store queue). */
 export interface VerifyStoreActivities {
+  /** Start cursors of the next `pages` pages of `pageSize` accounts, over every account (accepted or not). */
+  planAccountPages(input: { after?: string; pageSize: number; pages: number }): Promise<{ starts: Array<string | null>; next?: string }>;
   /** The peers of the conversations a user owns, a page at a time. */
   listOwnedConversations(input: { userId: string; after?: string; limit: number }): Promise<IdPage>;
   /** Forgets what an earlier run under this id found. */

@@ -146,6 +146,20 @@ export function createVerifyActivities(deps: {
   }
 
   return {
+    async planAccountPages({ after, pageSize, pages }) {
+      // Every account: verification compares what IM accepted too (the import's plans skip that).
+      const starts: Array<string | null> = [];
+      let cursor = after;
+      for (let i = 0; i < pages; i++) {
+        const page = store.accountIds({ after: cursor, limit: pageSize });
+        if (page.items.length === 0) return { starts, next: undefined };
+        starts.push(cursor ?? null);
+        if (page.next === undefined) return { starts, next: undefined };
+        cursor = page.next;
+      }
+      return { starts, next: cursor };
+    },
+
     async listOwnedConversations({ userId, after, limit }) {
       const page = store.ownedConversationPeers(userId, { after, limit });
       return { ids: page.items, next: page.next };

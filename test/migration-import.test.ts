@@ -146,6 +146,10 @@ describe('historical import against the IM emulator', () => {
       expect(result.unsupportedGroups).toBe(1);
       const verified = await verify(prefix, opts.migrationId);
       expect(verified.passed).toBe(true);
+      // Every kind is compared, none vacuously: accounts IM accepted are verified too.
+      expect(verified.tally.accounts?.matched).toBe(store.totals().accounts);
+      expect(verified.tally.profiles?.matched).toBeGreaterThan(0);
+      for (const kind of ['friends', 'members', 'unreadCounts'] as const) expect(verified.tally[kind]?.matched).toBeGreaterThan(0);
       expect(verified.tally.messages?.matched).toBe(600);
       expect(verified.tally.groupMessages?.matched).toBe(store.totals().groupMessages);
       expect(result.phases.readMarks.done).toBe(store.totals().readMarks);

@@ -135,7 +135,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   publish();
 
   while (!state.accountsDone && !draining) {
-    const plan = await store.planAccountBatches({ after: state.accountCursor, batchSize: ACCOUNT_BATCH, batches: ACCOUNT_BATCHES });
+    const plan = await store.planAccountPages({ after: state.accountCursor, pageSize: ACCOUNT_BATCH, pages: ACCOUNT_BATCHES });
     await Promise.all(
       plan.starts.map(async (after) => {
         const page = { ...run, after: after ?? undefined, limit: ACCOUNT_BATCH };
