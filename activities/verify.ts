@@ -16,7 +16,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ImClient } from '../im/client';
 import { ImError } from '../im/errors';
 import { NON_IMPORTABLE_GROUP_TYPES, UNREAD_COUNT_GROUP_TYPES, type GroupType } from '../im/messages';
-import { importedMessageIdentity } from '../legacy/id-mapping';
+import { importedMessageIdentity, liveGroupRandom, messageRandom } from '../legacy/id-mapping';
+import { SyncJournal } from '../legacy/sync-journal';
+import { syncEntityWorkflowId, type SyncEntity } from '../workflows/sync-api';
 import type { StagingStore } from '../legacy/store';
 import type { Difference, VerifyLedger } from '../legacy/verify-ledger';
 import { emptyVerifyCounts, type VerifyCounts, type VerifyRun } from '../workflows/verify-api';
@@ -85,6 +87,7 @@ function compareMessages(
   expected: ExpectedMessage[],
   seen: Map<string, SeenMessage>,
   reported: Set<string>,
+  live: Set<string>,
 ): { counts: VerifyCounts; differences: Difference[] } {
   const counts = emptyVerifyCounts();
   const differences: Difference[] = [];
@@ -123,7 +126,9 @@ function compareMessages(
     if (changed.length === 0 && !outOfOrder) counts.matched++;
   }
   for (const [key, got] of seen) {
-    if (!used.has(key)) differences.push({ kind, scope, itemId: `im:${key}`, problem: 'extra', detail: `from ${got.from} at ${got.time}` });
+    if (used.has(key)) continue;
+    if (live.has(key)) counts.live++;
+    else differences.push({ kind, scope, itemId: `im:${key}`, problem: 'extra', detail: `from ${got.from} at ${got.time}` });
   }
   counts.differences = differences.length;
   return { counts, differences };
@@ -138,6 +143,25 @@ export function createVerifyActivities(deps: {
   const { im, store, ledger } = deps;
   const nowS = deps.nowS ?? (() => Math.floor(Date.now() / 1000));
   const failed = (migrationId: string, entity: string) => store.failedItemIds(migrationId, entity);
+
+  const journal = new SyncJournal(store.db);
+  /**
+   * The keys (as verification reads IM's answers) of the messages the live sync saw for an entity:
+   * App 1.0 messages it wrote to IM (their MsgSeq and MsgRandom, or group Random, follow from the
+   * event) and App 2.0 messages it forwarded (the callback names them). Not history: counted apart.
+   */
+  function liveKeys(prefix: string, entity: SyncEntity): Set<string> {
+    const keys = new Set<string>();
+    for (const e of journal.messageEventsOf(syncEntityWorkflowId(prefix, entity))) {
+      const p = e.payload as Record<string, unknown> | null;
+      if (p === null) continue;
+      if (e.direction === 'oldToNew') {
+        const id = String(p.messageId);
+        keys.add(entity.kind === 'conversation' ? `${e.receivedAtMs % 2 ** 32}|${messageRandom(id)}` : String(liveGroupRandom(id)));
+      } else keys.add(entity.kind === 'conversation' ? `${String(p.MsgSeq)}|${String(p.MsgRandom)}` : String(p.Random));
+    }
+    return keys;
+  }
 
   /** A page of accounts in the sample (the page's cursor follows every account, sampled or not). */
   function accountPage(run: VerifyRun, after: string | undefined, limit: number): { ids: string[]; next?: string } {
@@ -332,6 +356,7 @@ export function createVerifyActivities(deps: {
           expected,
           ledger.seen<SeenMessage>(verifyId, scope),
           failed(input.migrationId, 'message'),
+          liveKeys(input.taskQueuePrefix, { kind: 'conversation', users: [owner, peer] }),
         );
         ledger.settleScope(verifyId, 'messages', `${owner}|${peer}`, differences, scope);
         return { tally: { messages: counts } };
@@ -514,6 +539,7 @@ export function createVerifyActivities(deps: {
           expected,
           ledger.seen<SeenMessage>(verifyId, scope),
           failed(input.migrationId, 'groupMessage'),
+          liveKeys(input.taskQueuePrefix, { kind: 'group', groupId }),
         );
         ledger.settleScope(verifyId, 'groupMessages', groupId, differences, scope);
         return { tally: { groupMessages: counts } };

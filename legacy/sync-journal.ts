@@ -6,6 +6,7 @@
  * sync control workflow) and gives `sync status` and the benchmark their counts and latencies.
  */
 import type Database from 'better-sqlite3';
+import { CALLBACK_COMMANDS } from '../im/callbacks';
 import type { SyncDirection, SyncRunStatus } from '../workflows/sync-api';
 
 export const SYNC_DIRECTIONS: readonly SyncDirection[] = ['oldToNew', 'newToOld'];
@@ -145,6 +146,26 @@ export class SyncJournal {
       this.db.prepare(`UPDATE sync_events SET outcome = 'pending', settled_at = NULL, detail = NULL WHERE ${where}`).run(...params);
       return rows;
     })();
+  }
+
+  /** One entity's message events, any outcome: what the live sync knows passed through IM for it. */
+  messageEventsOf(entityId: string): Array<Pick<JournalEntry, 'direction' | 'kind' | 'payload' | 'receivedAtMs'>> {
+    const rows = this.db
+      .prepare(
+        "SELECT direction, kind, payload, received_at FROM sync_events WHERE entity_id = ? AND kind IN ('message', 'group.message', ?, ?)",
+      )
+      .all(entityId, CALLBACK_COMMANDS.c2cAfterSendMsg, CALLBACK_COMMANDS.groupAfterSendMsg) as Array<{
+      direction: SyncDirection;
+      kind: string;
+      payload: string;
+      received_at: number;
+    }>;
+    return rows.map((r) => ({
+      direction: r.direction,
+      kind: r.kind,
+      payload: JSON.parse(r.payload) as unknown,
+      receivedAtMs: r.received_at,
+    }));
   }
 
   /** Entities with an event pending since before `beforeMs`, oldest first, with those events' refs. */

@@ -156,7 +156,7 @@ async function main(): Promise<number> {
     ok = ok && followed;
 
     log('\nCoexistence: live traffic from both apps');
-    const users = store.accounts({ limit: 20 }).items.map((a) => ({ oldId: store.toOldUserId(a.userId), imId: a.userId }));
+    const users = store.accountIds({ limit: 20 }).items.map((imId) => ({ oldId: store.toOldUserId(imId), imId }));
     const plan = { users, ratePerSide: Number(o.trafficRate), seconds: Number(o.trafficSeconds), tag: `live${Date.now() % 100000}` };
     const sides = { legacy: coexistence.legacy, im: emulator };
     const ledger = await createTrafficGroups(sides, plan);

@@ -29,6 +29,8 @@ export interface VerifyCounts {
   differences: number;
   /** Items the failure report lists: expected to be absent, counted apart. */
   reported: number;
+  /** Messages in IM that are not in the store but passed through the live sync (coexistence traffic). */
+  live: number;
 }
 export type VerifyTally = Partial<Record<VerifyKind, VerifyCounts>>;
 
@@ -37,10 +39,11 @@ export interface VerifyRun {
   verifyId: string;
   migrationId: string;
   sample?: Sample;
+  /** The workers' prefix: it names the live sync's entities, whose traffic IM may hold beside the history. */
+  taskQueuePrefix: string;
 }
 
 export interface VerifyOptions extends VerifyRun {
-  taskQueuePrefix: string;
   /** Per-user and per-group child workflows running at once. */
   userConcurrency: number;
   groupConcurrency: number;
@@ -94,7 +97,7 @@ export const verifyWorkflowId = (migrationId: string): string => `${migrationId}
 
 export const verifyProgressQuery = defineQuery<VerifyProgress>('verifyProgress');
 
-export const emptyVerifyCounts = (): VerifyCounts => ({ expected: 0, matched: 0, differences: 0, reported: 0 });
+export const emptyVerifyCounts = (): VerifyCounts => ({ expected: 0, matched: 0, differences: 0, reported: 0, live: 0 });
 
 export function addTally(into: VerifyTally, more: VerifyTally): VerifyTally {
   for (const kind of VERIFY_KINDS) {
@@ -105,6 +108,7 @@ export function addTally(into: VerifyTally, more: VerifyTally): VerifyTally {
     t.matched += c.matched;
     t.differences += c.differences;
     t.reported += c.reported;
+    t.live += c.live ?? 0;
   }
   return into;
 }
@@ -114,7 +118,7 @@ export const verifyPassed = (tally: VerifyTally): boolean =>
 
 /** The result table, one row per kind (CLI, demo, Web UI). */
 export function formatVerifyTable(tally: VerifyTally): string {
-  const lines = [['What', 'Expected', 'Matched', 'Differences', 'In failure report', 'Result']];
+  const lines = [['What', 'Expected', 'Matched', 'Differences', 'In failure report', 'Live (sync)', 'Result']];
   for (const kind of VERIFY_KINDS) {
     const c = tally[kind] ?? emptyVerifyCounts();
     const ok = c.differences === 0 && c.matched === c.expected;
@@ -124,6 +128,7 @@ export function formatVerifyTable(tally: VerifyTally): string {
       String(c.matched),
       String(c.differences),
       String(c.reported),
+      String(c.live ?? 0),
       ok ? 'OK' : 'MISMATCH',
     ]);
   }

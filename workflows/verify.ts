@@ -81,7 +81,7 @@ export interface VerifyChildInput {
 export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> {
   const { options } = input;
   const prefix = options.taskQueuePrefix;
-  const run: VerifyRun = { verifyId: options.verifyId, migrationId: options.migrationId, sample: options.sample };
+  const run: VerifyRun = { verifyId: options.verifyId, migrationId: options.migrationId, sample: options.sample, taskQueuePrefix: prefix };
   const store = verifyStore(prefix);
   const checkAccounts = readActivity(prefix, 'verifyAccountsPage');
   const checkProfiles = readActivity(prefix, 'verifyProfilesPage');

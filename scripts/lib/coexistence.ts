@@ -112,7 +112,12 @@ export async function startCoexistence<L extends LegacySide = LegacyEmulator>(o:
         quietPolls = pending === 0 ? quietPolls + 1 : 0;
         // Twice quiet: a write applied just now may still cause an echo or callback.
         if (quietPolls >= 2) return stats;
-        if (Date.now() > deadline) throw new Error(`sync not settled after ${timeoutMs} ms: ${pending} events pending`);
+        if (Date.now() > deadline) {
+          const oldest = stats.oldestPending.map(
+            (p) => `${p.entityId} (${p.pending}, oldest ${Math.round((Date.now() - p.oldestReceivedAtMs) / 1000)} s)`,
+          );
+          throw new Error(`sync not settled after ${timeoutMs} ms: ${pending} events pending, in ${oldest.join(', ')}`);
+        }
         await sleep(200);
       }
     },
