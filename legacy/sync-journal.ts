@@ -149,22 +149,24 @@ export class SyncJournal {
   }
 
   /** One entity's message events, any outcome: what the live sync knows passed through IM for it. */
-  messageEventsOf(entityId: string): Array<Pick<JournalEntry, 'direction' | 'kind' | 'payload' | 'receivedAtMs'>> {
+  messageEventsOf(entityId: string): Array<Pick<JournalEntry, 'direction' | 'kind' | 'payload' | 'receivedAtMs' | 'outcome'>> {
     const rows = this.db
       .prepare(
-        "SELECT direction, kind, payload, received_at FROM sync_events WHERE entity_id = ? AND kind IN ('message', 'group.message', ?, ?)",
+        "SELECT direction, kind, payload, received_at, outcome FROM sync_events WHERE entity_id = ? AND kind IN ('message', 'group.message', ?, ?)",
       )
       .all(entityId, CALLBACK_COMMANDS.c2cAfterSendMsg, CALLBACK_COMMANDS.groupAfterSendMsg) as Array<{
       direction: SyncDirection;
       kind: string;
       payload: string;
       received_at: number;
+      outcome: SyncOutcome;
     }>;
     return rows.map((r) => ({
       direction: r.direction,
       kind: r.kind,
       payload: JSON.parse(r.payload) as unknown,
       receivedAtMs: r.received_at,
+      outcome: r.outcome,
     }));
   }
 
