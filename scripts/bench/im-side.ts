@@ -19,7 +19,11 @@ export interface RemoteImEmulator {
   close(): Promise<void>;
 }
 
-export function forkImSide(): { pid: number; start(options: Extract<ImSideCommand, { cmd: 'start' }>['args']): Promise<RemoteImEmulator>; exit(): void } {
+export function forkImSide(): {
+  pid: number;
+  start(options: Extract<ImSideCommand, { cmd: 'start' }>['args']): Promise<RemoteImEmulator>;
+  exit(): void;
+} {
   const far = forkFarSide<ImSideCommand>(__filename);
   return {
     pid: far.pid,

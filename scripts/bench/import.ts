@@ -41,14 +41,36 @@ async function runMigration(
   phases: ImportPhase[],
   prefix: string,
 ): Promise<number> {
-  const workers = await createImportStack({ connection: env.connection, namespace: env.namespace, taskQueuePrefix: prefix, store, im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }), limits, accountListShape: false, activityConcurrency: 50 });
+  const workers = await createImportStack({
+    connection: env.connection,
+    namespace: env.namespace,
+    taskQueuePrefix: prefix,
+    store,
+    im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }),
+    limits,
+    accountListShape: false,
+    activityConcurrency: 50,
+  });
   const running = workers.run();
   const started = Date.now();
   try {
     await env.client.workflow.execute(migrationWorkflow, {
       taskQueue: workflowTaskQueue(prefix),
       workflowId: `${prefix}-run`,
-      args: [{ options: { migrationId: `${prefix}-run`, taskQueuePrefix: prefix, phases, userConcurrency: 200, groupConcurrency: 50, accountConcurrency: 4, accountListShape: false, batchSizes: { accounts: 100, friends: 1000, members: 20 } } }],
+      args: [
+        {
+          options: {
+            migrationId: `${prefix}-run`,
+            taskQueuePrefix: prefix,
+            phases,
+            userConcurrency: 200,
+            groupConcurrency: 50,
+            accountConcurrency: 4,
+            accountListShape: false,
+            batchSizes: { accounts: 100, friends: 1000, members: 20 },
+          },
+        },
+      ],
     });
     return (Date.now() - started) / 1000;
   } finally {
@@ -68,7 +90,11 @@ async function main(): Promise<void> {
   installQuietWorkerLogging('ERROR');
   const server = await startDevServer({ log: () => undefined });
   const connection = await NativeConnection.connect({ address: server.address });
-  const env = { client: new Client({ connection: server.env.connection, namespace: server.namespace }), connection, namespace: server.namespace };
+  const env = {
+    client: new Client({ connection: server.env.connection, namespace: server.namespace }),
+    connection,
+    namespace: server.namespace,
+  };
   const dir = mkdtempSync(join(tmpdir(), 'tim-bench-import-'));
   const defaults = resolveApiLimits({});
 
@@ -82,7 +108,11 @@ async function main(): Promise<void> {
     await emulator.reset();
     const totalSeconds = await runMigration(env, emulator, sampleStore, defaults, [...IMPORT_PHASES], prefix);
     const { calls } = await emulator.counters();
-    const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({ api, calls: calls[api] ?? 0, seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond }));
+    const bounds = IM_API_NAMES.filter((api) => (calls[api] ?? 0) > 0).map((api) => ({
+      api,
+      calls: calls[api] ?? 0,
+      seconds: (calls[api] ?? 0) / defaults[api].callsPerSecond,
+    }));
     const slowest = bounds.reduce((a, b) => (b.seconds > a.seconds ? b : a));
     return { totalSeconds, slowestApi: slowest.api, slowestBoundSeconds: slowest.seconds, ratio: totalSeconds / slowest.seconds, bounds };
   };
@@ -126,7 +156,11 @@ async function main(): Promise<void> {
   await emulator.close();
 
   // 3. Overhead: limits lifted, no latency; the stack against a plain concurrent script.
-  const fast = await imSide.start({ ...IM, faults: { latencyMs: 0 }, limits: Object.fromEntries(IM_API_NAMES.map((a) => [a, { callsPerSecond: 1_000_000 }])) });
+  const fast = await imSide.start({
+    ...IM,
+    faults: { latencyMs: 0 },
+    limits: Object.fromEntries(IM_API_NAMES.map((a) => [a, { callsPerSecond: 1_000_000 }])),
+  });
   const lifted = Object.fromEntries(IM_API_NAMES.map((a) => [a, { ...defaults[a], callsPerSecond: 100_000 }])) as ApiLimitTable;
   await runMigration(env, fast, c2cStore, lifted, ['accounts'], 'bench-fast-accounts');
   const fastBefore = totalCalls((await fast.counters()).calls);
@@ -138,7 +172,9 @@ async function main(): Promise<void> {
   const accounts = c2cStore.accountIds({ limit: 100_000 }).items;
   for (let i = 0; i < accounts.length; i += 100) await im.call('multiaccount_import', { Accounts: accounts.slice(i, i + 100) });
   const messages = c2cStore.db
-    .prepare('SELECT old_id, sender, receiver, time, body, ROW_NUMBER() OVER (PARTITION BY conv_owner, conv_peer, time ORDER BY ordinal) - 1 AS earlier FROM messages')
+    .prepare(
+      'SELECT old_id, sender, receiver, time, body, ROW_NUMBER() OVER (PARTITION BY conv_owner, conv_peer, time ORDER BY ordinal) - 1 AS earlier FROM messages',
+    )
     .all() as Array<{ old_id: string; sender: string; receiver: string; time: number; body: string; earlier: number }>;
   const scriptStarted = Date.now();
   let next = 0;
@@ -147,17 +183,36 @@ async function main(): Promise<void> {
       while (next < messages.length) {
         const m = messages[next++];
         const { msgSeq, msgRandom } = importedMessageIdentity({ oldId: m.old_id, earlierInSecond: m.earlier });
-        await im.call('importmsg', { SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history, From_Account: m.sender, To_Account: m.receiver, MsgSeq: msgSeq, MsgRandom: msgRandom, MsgTimeStamp: m.time, MsgBody: JSON.parse(m.body) });
+        await im.call('importmsg', {
+          SyncFromOldSystem: SYNC_FROM_OLD_SYSTEM.history,
+          From_Account: m.sender,
+          To_Account: m.receiver,
+          MsgSeq: msgSeq,
+          MsgRandom: msgRandom,
+          MsgTimeStamp: m.time,
+          MsgBody: JSON.parse(m.body),
+        });
       }
     }),
   );
   const scriptSeconds = (Date.now() - scriptStarted) / 1000;
-  const overhead = { stackCallsPerSecond: stackCalls / stackSeconds, scriptCallsPerSecond: messages.length / scriptSeconds, ratio: stackCalls / stackSeconds / (messages.length / scriptSeconds) };
+  const overhead = {
+    stackCallsPerSecond: stackCalls / stackSeconds,
+    scriptCallsPerSecond: messages.length / scriptSeconds,
+    ratio: stackCalls / stackSeconds / (messages.length / scriptSeconds),
+  };
   console.log('overhead', overhead);
   await fast.close();
   imSide.exit();
 
-  const result = { benchmark: 'import', at: new Date().toISOString(), rateUse, overlap, overhead, goals: { rateShare: 0.9, refusedShare: 0.01, overlapRatio: 1.2 } };
+  const result = {
+    benchmark: 'import',
+    at: new Date().toISOString(),
+    rateUse,
+    overlap,
+    overhead,
+    goals: { rateShare: 0.9, refusedShare: 0.01, overlapRatio: 1.2 },
+  };
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'import.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(
     `\n| importmsg calls/s, whole run (share of 200) | steady | refused for rate | total / slowest bound | stack / plain script calls/s |\n|---:|---:|---:|---:|---:|\n` +
@@ -169,7 +224,10 @@ async function main(): Promise<void> {
   await server.stop();
 }
 
-void main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+void main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

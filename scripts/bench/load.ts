@@ -17,7 +17,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const sample = await writeSampleBundle(bundle, { seed: 1, users: 20_000, groups: 400, messages: MESSAGES, groupMessages: MESSAGES / 5 });
   const generateSeconds = (Date.now() - t0) / 1000;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'load-child.ts'), bundle, join(dir, 'staging.sqlite')], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'load-child.ts'), bundle, join(dir, 'staging.sqlite')], {
+    encoding: 'utf8',
+  });
   const child = JSON.parse(out.trim().split('\n').pop()!) as { rows: number; seconds: number; maxRssMb: number };
   const result = {
     benchmark: 'load',
@@ -32,7 +34,9 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'load.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result, null, 2));
-  console.log(`\n| load: rows | seconds | rows/s | peak RSS |\n|---:|---:|---:|---:|\n| ${child.rows} | ${child.seconds.toFixed(1)} | ${result.rowsPerSecond} | ${child.maxRssMb} MB |`);
+  console.log(
+    `\n| load: rows | seconds | rows/s | peak RSS |\n|---:|---:|---:|---:|\n| ${child.rows} | ${child.seconds.toFixed(1)} | ${result.rowsPerSecond} | ${child.maxRssMb} MB |`,
+  );
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -127,7 +127,13 @@ function writeNewerExport(from: string, to: string, shape: ReturnType<typeof sam
   const lines = Array.from({ length: c2c }, (_, i) => {
     const [a, b] = [users[(i * 7) % users.length], users[(i * 13 + 1) % users.length]];
     const body = [{ MsgType: 'TIMTextElem', MsgContent: { Text: `newer ${i}` } }];
-    return JSON.stringify({ id: `c2c-newer-${i}`, from: a, to: a === b ? users[(i * 7 + 1) % users.length] : b, time: END_TIME + 1 + i, body });
+    return JSON.stringify({
+      id: `c2c-newer-${i}`,
+      from: a,
+      to: a === b ? users[(i * 7 + 1) % users.length] : b,
+      time: END_TIME + 1 + i,
+      body,
+    });
   });
   appendFileSync(join(to, BUNDLE_FILES.messages), lines.join('\n') + '\n');
   const group = Math.round(shape.groupMessages * DELTA_SHARE);
@@ -142,7 +148,12 @@ function writeNewerExport(from: string, to: string, shape: ReturnType<typeof sam
   appendFileSync(join(to, BUNDLE_FILES.groupMessages), groupLines.join('\n') + '\n');
   const unread = ndjson(from, BUNDLE_FILES.groupMembers).filter((m) => perGroup.has(String(m.group)) && Number(m.unread) > 0).length;
   const groupCalls = [...perGroup.values()].reduce((sum, n) => sum + Math.ceil(n / limits.import_group_msg.maxItems), 0);
-  return { c2cMessages: c2c, groupMessages: group, groupsTouched: perGroup.size, neededCalls: { importmsg: c2c, import_group_msg: groupCalls, set_unread_msg_num: unread } };
+  return {
+    c2cMessages: c2c,
+    groupMessages: group,
+    groupsTouched: perGroup.size,
+    neededCalls: { importmsg: c2c, import_group_msg: groupCalls, set_unread_msg_num: unread },
+  };
 }
 
 async function main(): Promise<void> {
@@ -163,16 +174,47 @@ async function main(): Promise<void> {
   const shape = sampleShape(SCALE);
   const referenceStore = await loadSample(join(dir, 'reference'), sampleShape(REFERENCE));
   const store = await loadSample(join(dir, 'scale'), shape);
-  console.log(`bundles written and loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s: reference`, sampleShape(REFERENCE), 'scale', shape);
+  console.log(
+    `bundles written and loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s: reference`,
+    sampleShape(REFERENCE),
+    'scale',
+    shape,
+  );
 
   const migrate = async (s: StagingStore, limits: ApiLimitTable, prefix: string) => {
-    const workers = await createImportStack({ connection, namespace: server.namespace, taskQueuePrefix: prefix, store: s, im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }), limits, accountListShape: false, activityConcurrency: 50 });
+    const workers = await createImportStack({
+      connection,
+      namespace: server.namespace,
+      taskQueuePrefix: prefix,
+      store: s,
+      im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }),
+      limits,
+      accountListShape: false,
+      activityConcurrency: 50,
+    });
     const running = workers.run();
     try {
       await client.workflow.execute(migrationWorkflow, {
         taskQueue: workflowTaskQueue(prefix),
         workflowId: `${prefix}-run`,
-        args: [{ options: { migrationId: `${prefix}-run`, taskQueuePrefix: prefix, phases: [...IMPORT_PHASES], userConcurrency: 200, groupConcurrency: 50, accountConcurrency: 4, accountListShape: false, batchSizes: { accounts: limits.multiaccount_import.maxItems, friends: limits.friend_import.maxItems, members: limits.import_group_member.maxItems } } }],
+        args: [
+          {
+            options: {
+              migrationId: `${prefix}-run`,
+              taskQueuePrefix: prefix,
+              phases: [...IMPORT_PHASES],
+              userConcurrency: 200,
+              groupConcurrency: 50,
+              accountConcurrency: 4,
+              accountListShape: false,
+              batchSizes: {
+                accounts: limits.multiaccount_import.maxItems,
+                friends: limits.friend_import.maxItems,
+                members: limits.import_group_member.maxItems,
+              },
+            },
+          },
+        ],
       });
     } finally {
       workers.shutdown();
@@ -190,7 +232,9 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     sampler.stop();
     const callsAfter = (await emulator.counters()).calls;
-    const calls = Object.fromEntries(IM_API_NAMES.map((api) => [api, (callsAfter[api] ?? 0) - (callsBefore[api] ?? 0)]).filter(([, n]) => n !== 0)) as Calls;
+    const calls = Object.fromEntries(
+      IM_API_NAMES.map((api) => [api, (callsAfter[api] ?? 0) - (callsBefore[api] ?? 0)]).filter(([, n]) => n !== 0),
+    ) as Calls;
     const cpuSeconds = Object.fromEntries(meters.map((m, i) => [m.name, m.cpuSeconds() - cpuBefore[i]]));
     return { started, seconds, calls, cpuSeconds, samples: sampler.samples };
   };
@@ -198,7 +242,7 @@ async function main(): Promise<void> {
   const importStage = async (s: StagingStore, prefix: string, items: number) => {
     const stage = await measured(() => migrate(s, lifted, prefix));
     const perThousand = Object.fromEntries(Object.entries(stage.cpuSeconds).map(([name, cpu]) => [name, round((cpu / items) * 1000, 3)]));
-    const totalCpuPerThousand = round(Object.values(stage.cpuSeconds).reduce((a, b) => a + b, 0) / items * 1000, 3);
+    const totalCpuPerThousand = round((Object.values(stage.cpuSeconds).reduce((a, b) => a + b, 0) / items) * 1000, 3);
     const peakRssMb = Object.fromEntries(meters.map((m) => [m.name, Math.max(0, ...stage.samples.map((x) => x.rssMb[m.name]))]));
     // Every workflow of this migration (its runs, users' and groups' children): the longest history.
     let largest = { workflowId: '', type: '', events: 0 };
@@ -211,8 +255,12 @@ async function main(): Promise<void> {
     // The call rate around each continue-as-new against the steady rate (2 s windows, 5 %–95 % of the calls).
     const total = stage.samples[stage.samples.length - 1]?.writeCalls ?? 0;
     const first = stage.samples[0]?.writeCalls ?? 0;
-    const steadySamples = stage.samples.filter((x) => x.writeCalls >= first + 0.05 * (total - first) && x.writeCalls <= first + 0.95 * (total - first));
-    const windows = steadySamples.slice(2).map((x, i) => (x.writeCalls - steadySamples[i].writeCalls) / ((x.at - steadySamples[i].at) / 1000));
+    const steadySamples = stage.samples.filter(
+      (x) => x.writeCalls >= first + 0.05 * (total - first) && x.writeCalls <= first + 0.95 * (total - first),
+    );
+    const windows = steadySamples
+      .slice(2)
+      .map((x, i) => (x.writeCalls - steadySamples[i].writeCalls) / ((x.at - steadySamples[i].at) / 1000));
     const steadyRate = windows.sort((a, b) => a - b)[Math.floor(windows.length / 2)] ?? 0;
     // A continue-as-new within 10 s of the last call is the tail's (the last run waits for its children): no rate to compare.
     const lastCallAt = stage.samples.find((x) => x.writeCalls >= total)?.at ?? stage.started;
@@ -225,8 +273,16 @@ async function main(): Promise<void> {
         if (at + CAN_WINDOW_MS > lastCallAt) return { atSecond, inTail: true };
         const before = rateBetween(stage.samples, at - CAN_WINDOW_MS, at);
         const after = rateBetween(stage.samples, at, at + CAN_WINDOW_MS);
-        const lowest = Math.min(...Array.from({ length: 9 }, (_, i) => rateBetween(stage.samples, at - 5000 + i * 1000, at - 3000 + i * 1000)));
-        return { atSecond, callsPerSecondBefore: round(before, 0), callsPerSecondAfter: round(after, 0), afterOverBefore: round(after / before), lowest2sOverSteady: round(lowest / steadyRate) };
+        const lowest = Math.min(
+          ...Array.from({ length: 9 }, (_, i) => rateBetween(stage.samples, at - 5000 + i * 1000, at - 3000 + i * 1000)),
+        );
+        return {
+          atSecond,
+          callsPerSecondBefore: round(before, 0),
+          callsPerSecondAfter: round(after, 0),
+          afterOverBefore: round(after / before),
+          lowest2sOverSteady: round(lowest / steadyRate),
+        };
       });
     // RSS as the import goes on, at shares of its calls.
     const rssOverTime = [0.1, 0.25, 0.5, 0.75, 1].map((share) => {
@@ -258,7 +314,12 @@ async function main(): Promise<void> {
   const prefix = 'bench-scale';
   const scale = await importStage(store, prefix, SCALE.messages + SCALE.groupMessages);
   console.log('scale import', scale);
-  const costRatio = Object.fromEntries(Object.entries(scale.cpuSecondsPer1000Items).map(([k, v]) => [k, round(v / (reference.cpuSecondsPer1000Items as Record<string, number>)[k])]));
+  const costRatio = Object.fromEntries(
+    Object.entries(scale.cpuSecondsPer1000Items).map(([k, v]) => [
+      k,
+      round(v / (reference.cpuSecondsPer1000Items as Record<string, number>)[k]),
+    ]),
+  );
 
   // 2. The delta: a newer export into the same store, the migration started again.
   const newer = writeNewerExport(join(dir, 'scale', 'bundle'), join(dir, 'scale', 'bundle-newer'), shape, lifted);
@@ -282,7 +343,16 @@ async function main(): Promise<void> {
   const plan = planMigration(store.db, defaults, { nowS: Math.floor(Date.now() / 1000), roamingDays: 7 });
   let verifyResult: Awaited<ReturnType<typeof runVerification>> | undefined;
   const verifyStage = await measured(async () => {
-    const workers = await createImportStack({ connection, namespace: server.namespace, taskQueuePrefix: prefix, store, im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }), limits: defaults, accountListShape: false, activityConcurrency: 50 });
+    const workers = await createImportStack({
+      connection,
+      namespace: server.namespace,
+      taskQueuePrefix: prefix,
+      store,
+      im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }),
+      limits: defaults,
+      accountListShape: false,
+      activityConcurrency: 50,
+    });
     const running = workers.run();
     try {
       verifyResult = await runVerification(client, prefix, { migrationId: `${prefix}-run` });
@@ -322,7 +392,9 @@ async function main(): Promise<void> {
     goals: { costPerItemRatio: 1.3, deltaWriteCallsRatio: [0.98, 1.02], verifyAgainstTenthOfImportBound: 1, continueAsNewDip: 'none' },
   };
   const canCell = (cans: Array<{ atSecond: number; afterOverBefore?: number }>) =>
-    cans.map((c) => (c.afterOverBefore === undefined ? `at ${c.atSecond} s, in the tail` : `${c.afterOverBefore} at ${c.atSecond} s`)).join(', ') || 'none';
+    cans
+      .map((c) => (c.afterOverBefore === undefined ? `at ${c.atSecond} s, in the tail` : `${c.afterOverBefore} at ${c.atSecond} s`))
+      .join(', ') || 'none';
   const isDefault = SCALE.messages === 500_000 && SCALE.groupMessages === 150_000;
   const file = isDefault ? 'scale.json' : `scale-${SCALE.messages}x${SCALE.groupMessages}.json`;
   writeFileSync(join(__dirname, '..', '..', 'bench', 'results', file), JSON.stringify(result, null, 2) + '\n');
@@ -334,9 +406,12 @@ async function main(): Promise<void> {
       `| items (messages + group messages) | ${reference.items} | ${scale.items} | |`,
       `| items/s | ${reference.itemsPerSecond} | ${scale.itemsPerSecond} | |`,
       ...['worker', 'devServer', 'emulator', 'total'].map(
-        (k) => `| CPU s / 1,000 items, ${k} | ${(reference.cpuSecondsPer1000Items as Record<string, number>)[k]} | ${(scale.cpuSecondsPer1000Items as Record<string, number>)[k]} | ${costRatio[k]} (≤ 1.3) |`,
+        (k) =>
+          `| CPU s / 1,000 items, ${k} | ${(reference.cpuSecondsPer1000Items as Record<string, number>)[k]} | ${(scale.cpuSecondsPer1000Items as Record<string, number>)[k]} | ${costRatio[k]} (≤ 1.3) |`,
       ),
-      ...meters.map((m) => `| highest RSS, ${m.name} (sampled) | ${reference.peakRssMbSampled[m.name]} MB | ${scale.peakRssMbSampled[m.name]} MB | |`),
+      ...meters.map(
+        (m) => `| highest RSS, ${m.name} (sampled) | ${reference.peakRssMbSampled[m.name]} MB | ${scale.peakRssMbSampled[m.name]} MB | |`,
+      ),
       `| largest history (events) | ${reference.largestHistory.events} | ${scale.largestHistory.events} (${scale.largestHistory.type}) | |`,
       `| migration continue-as-new: rate after / before | ${canCell(reference.continueAsNew)} | ${canCell(scale.continueAsNew)} | no dip |`,
       `| delta: write calls / calls needed | | ${delta.writeCallsTotal} / ${delta.neededCallsTotal} | ${delta.ratio} (1 ± 0.02) |`,

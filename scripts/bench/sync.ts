@@ -45,7 +45,10 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: server.env.connection, namespace: server.namespace });
   const far = forkFarSide<SidesCommand>(join(__dirname, 'sync-sides.ts'));
-  const { imBaseUrl, legacyBaseUrl } = await far.call<{ imBaseUrl: string; legacyBaseUrl: string }>({ cmd: 'start', args: { im, legacySecret } });
+  const { imBaseUrl, legacyBaseUrl } = await far.call<{ imBaseUrl: string; legacyBaseUrl: string }>({
+    cmd: 'start',
+    args: { im, legacySecret },
+  });
   const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-bench-sync-')), 'staging.sqlite'));
   // Half the old ids are not valid IM ids, so both directions translate through the id mapping.
   const users = Array.from({ length: USERS }, (_, i) => {
@@ -61,8 +64,17 @@ async function main(): Promise<void> {
     namespace: server.namespace,
     taskQueuePrefix: 'bench-sync',
     store,
-    im: { baseUrl: imBaseUrl, setCallback: (url, token) => void far.call({ cmd: 'setCallback', args: { url: url ?? '', token: token ?? '' } }), callbacksDrained: () => far.call({ cmd: 'imDrained' }) },
-    legacy: { baseUrl: legacyBaseUrl, setGatewayUrl: (url) => void far.call({ cmd: 'setGatewayUrl', args: { url: url ?? '' } }), eventsDrained: () => far.call({ cmd: 'legacyDrained' }), close: () => far.call({ cmd: 'close' }) },
+    im: {
+      baseUrl: imBaseUrl,
+      setCallback: (url, token) => void far.call({ cmd: 'setCallback', args: { url: url ?? '', token: token ?? '' } }),
+      callbacksDrained: () => far.call({ cmd: 'imDrained' }),
+    },
+    legacy: {
+      baseUrl: legacyBaseUrl,
+      setGatewayUrl: (url) => void far.call({ cmd: 'setGatewayUrl', args: { url: url ?? '' } }),
+      eventsDrained: () => far.call({ cmd: 'legacyDrained' }),
+      close: () => far.call({ cmd: 'close' }),
+    },
     imConfig: im,
     legacySecret,
     callbackToken: randomBytes(16).toString('hex'),
@@ -73,7 +85,10 @@ async function main(): Promise<void> {
   const setup = await far.call<TrafficLedger>({ cmd: 'createTrafficGroups', args: plan });
   await coex.settled();
   const warmUpPlan = { ...plan, seconds: WARM_UP_SECONDS, tag: 'warm-up' };
-  const warmUp = await far.call<TrafficLedger>({ cmd: 'sendTraffic', args: { plan: warmUpPlan, ledger: { ...setup, tag: warmUpPlan.tag } } });
+  const warmUp = await far.call<TrafficLedger>({
+    cmd: 'sendTraffic',
+    args: { plan: warmUpPlan, ledger: { ...setup, tag: warmUpPlan.tag } },
+  });
   await coex.settled(300_000);
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -103,7 +118,10 @@ async function main(): Promise<void> {
     machine: 'shared 2-core; single run',
     targetPerSide: { eventsPerSecond: RATE_PER_SIDE, seconds: SECONDS, warmUpSeconds: WARM_UP_SECONDS },
     sentPerSide: { oldApp: sent(ledger.sentFromOld), newApp: sent(ledger.sentFromIm) },
-    eventLoopDelayMs: { p50: Number((loopDelay.percentile(50) / 1e6).toFixed(1)), p99: Number((loopDelay.percentile(99) / 1e6).toFixed(1)) },
+    eventLoopDelayMs: {
+      p50: Number((loopDelay.percentile(50) / 1e6).toFixed(1)),
+      p99: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
+    },
     achievedEventsPerSecondPerSide: Number((sent(ledger.sentFromOld) / trafficSeconds).toFixed(1)),
     latencyMs: stats.latencyMs,
     coldStartLatencyMs: coldStart,
@@ -113,7 +131,9 @@ async function main(): Promise<void> {
     rejected: stats.directions.oldToNew.rejected + stats.directions.newToOld.rejected,
     goals: { p99Ms: 500, lost: 0, duplicated: 0, echoed: 0 },
     met:
-      Math.max(stats.latencyMs.oldToNew.p99, stats.latencyMs.newToOld.p99) < 500 && sum('lost') + sum('duplicated') + sum('echoed') === 0 && groupsEqual,
+      Math.max(stats.latencyMs.oldToNew.p99, stats.latencyMs.newToOld.p99) < 500 &&
+      sum('lost') + sum('duplicated') + sum('echoed') === 0 &&
+      groupsEqual,
   };
   // The goal's load goes to sync.json; other loads (BENCH_SYNC_RATE / BENCH_SYNC_SECONDS) beside it.
   const file = RATE_PER_SIDE === 50 && SECONDS === 60 ? 'sync.json' : `sync-${RATE_PER_SIDE}x${SECONDS}s.json`;
