@@ -4,54 +4,31 @@
  * same old message id). IM must hold it once, whichever comes first. Real dev server, IM emulator,
  * gateway, sync and import workers.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startImEmulator, type ImEmulator } from '../emulator/im';
-import { resolveApiLimits } from '../im/apis';
+import type { ImEmulator } from '../emulator/im';
 import { ImClient } from '../im/client';
-import type { MsgBody } from '../im/messages';
 import { LEGACY_EVENTS_PATH, signedBridgeHeaders } from '../legacy/bridge';
 import { StagingStore } from '../legacy/store';
-import { IMPORT_PHASES, type MigrationOptions } from '../workflows/api';
-import { migrationWorkflow } from '../workflows/migration';
-import { workflowTaskQueue } from '../workflows/task-queues';
-import { createImportStack } from '../workers/import-workers';
 import { startCoexistence, type Coexistence } from '../scripts/lib/coexistence';
 import { startSync } from '../scripts/lib/sync-control';
 import { formatSyncStats } from '../scripts/commands/sync';
-import { connectTestTemporal, type TestTemporal, uniqueId } from './helpers/temporal';
+import { closeImTestbed, runMigration, startImportWorkers, startImTestbed, testMigrationOptions } from './helpers/import-stack';
+import { text, textOf } from './helpers/messages';
+import { waitFor } from './helpers/polling';
+import { type TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000778, secretKey: 'boundary-test-key', admin: 'administrator' };
 const SECRET = 'boundary-test-bridge-secret';
 const TOKEN = 'boundary-test-callback-token';
-const text = (t: string): MsgBody => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
-const textOf = (body: ReadonlyArray<{ MsgType: string; MsgContent: unknown }>) =>
-  body.map((e) => (e.MsgContent as { Text?: string }).Text ?? '').join('');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(100);
-  }
-}
 
 describe('export/live boundary', () => {
   let temporal: TestTemporal;
   let emulator: ImEmulator;
   let dir: string;
 
-  beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-boundary-'));
-  });
-  afterAll(async () => {
-    await emulator?.close();
-    await temporal?.close();
-  });
+  beforeAll(async () => ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-boundary-')));
+  afterAll(() => closeImTestbed({ temporal, emulator }));
 
   /** A bundle of two users and their conversation: `earlier`, then the boundary message, then `later`, a second apart. */
   function writeBundle(tag: string, users: [string, string], boundary: { id: string; time: number }): string {
@@ -95,33 +72,13 @@ describe('export/live boundary', () => {
       legacySecret: SECRET,
       callbackToken: TOKEN,
     });
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
+    const workers = await startImportWorkers(temporal, {
       taskQueuePrefix: prefix,
       store,
       im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }),
-      limits: resolveApiLimits({}),
-      accountListShape: false,
-      activityConcurrency: 10,
     });
-    const running = workers.run();
     const importAll = async () => {
-      const options: MigrationOptions = {
-        migrationId: uniqueId('boundary-import'),
-        taskQueuePrefix: prefix,
-        phases: [...IMPORT_PHASES],
-        userConcurrency: 4,
-        groupConcurrency: 4,
-        accountConcurrency: 1,
-        accountListShape: false,
-        batchSizes: { accounts: 100, friends: 1000, members: 20 },
-      };
-      const result = await temporal.client.workflow.execute(migrationWorkflow, {
-        taskQueue: workflowTaskQueue(prefix),
-        workflowId: options.migrationId,
-        args: [{ options }],
-      });
+      const result = await runMigration(temporal, testMigrationOptions(prefix, { migrationId: uniqueId('boundary-import') }));
       expect(result.state).toBe('completed');
       expect(result.failuresByEntity).toEqual({});
     };
@@ -130,8 +87,7 @@ describe('export/live boundary', () => {
       await waitFor(() => coex.journal.status() === 'running');
       await fn(coex, importAll, store);
     } finally {
-      workers.shutdown();
-      await running;
+      await workers.stop();
       await coex.close();
       store.close();
     }

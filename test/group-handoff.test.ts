@@ -4,32 +4,29 @@
  * live post must never make the rest of the history count as done. Against the IM emulator, a
  * staging store and a real dev server; what IM holds and what the failure report says are the checks.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pairItemId } from '../activities/item-ids';
-import { startImEmulator, type ImEmulator } from '../emulator/im';
+import type { ImEmulator } from '../emulator/im';
 import { ApiError } from '../emulator/im/rest-api';
-import { resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
 import { SENDER_MUTED_CODE } from '../im/errors';
 import { printFailureReport } from '../scripts/commands/migration';
 import { OLDER_THAN_NEWEST_REASON, type GroupHistoryHandoff } from '../im/messages';
 import { StagingStore } from '../legacy/store';
 import type { FailureRecord } from '../legacy/source';
-import type { ImportPhase, MigrationOptions, MigrationResult } from '../workflows/api';
-import { migrationWorkflow } from '../workflows/migration';
+import type { ImportPhase, MigrationResult } from '../workflows/api';
 import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
-import { createImportStack } from '../workers/import-workers';
-import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+import { closeImTestbed, runMigration, startImportWorkers, startImTestbed, testMigrationOptions } from './helpers/import-stack';
+import { text } from './helpers/messages';
+import { TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'administrator' };
 const NOW = Math.floor(Date.now() / 1000);
 const CREATED = NOW - 100_000;
 const USERS = ['u1', 'u2', 'u3', 'u4', 'u5'];
 const PHASES: ImportPhase[] = ['accounts', 'groups', 'members', 'groupMessages', 'unreadCounts'];
-const text = (t: string) => [{ MsgType: 'TIMTextElem' as const, MsgContent: { Text: t } }];
 
 /** One group of u1 (owner) .. u5 with `messages` messages. */
 function writeBundle(dir: string, group: { id: string; type: string; messages: number }): void {
@@ -65,15 +62,8 @@ describe('group history handoff to live posts', () => {
   let emulator: ImEmulator;
   let dir: string;
 
-  beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-handoff-'));
-  });
-  afterAll(async () => {
-    await emulator?.close();
-    await temporal?.close();
-  });
+  beforeAll(async () => ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-handoff-')));
+  afterAll(() => closeImTestbed({ temporal, emulator }));
   beforeEach(() => emulator.reset());
 
   const im = () => new ImClient({ ...IM, baseUrl: emulator.baseUrl });
@@ -84,35 +74,15 @@ describe('group history handoff to live posts', () => {
     const store = new StagingStore(join(dir, `${uniqueId('staging')}.sqlite`));
     expect((await store.load(bundle)).errors).toBe(0);
     const prefix = uniqueId('handoff');
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueuePrefix: prefix,
-      store,
-      im: im(),
-      limits: resolveApiLimits({}),
-      accountListShape: false,
-      activityConcurrency: 10,
-      groupHistoryHandoff: handoff,
-    });
-    const running = workers.run();
-    const options: MigrationOptions = {
+    const workers = await startImportWorkers(temporal, { taskQueuePrefix: prefix, store, im: im(), groupHistoryHandoff: handoff });
+    const options = testMigrationOptions(prefix, {
       migrationId: uniqueId('handoff'),
-      taskQueuePrefix: prefix,
       phases: PHASES,
       userConcurrency: 2,
       groupConcurrency: 2,
-      accountConcurrency: 1,
-      accountListShape: false,
       batchSizes: { accounts: 100, friends: 1000, members: 20, groupMessages: 7 },
-    };
-    const run = (): Promise<MigrationResult> =>
-      temporal.client.workflow.execute(migrationWorkflow, {
-        taskQueue: workflowTaskQueue(prefix),
-        workflowId: options.migrationId,
-        args: [{ options }],
-        workflowExecutionTimeout: '90 seconds',
-      });
+    });
+    const run = (): Promise<MigrationResult> => runMigration(temporal, options, { workflowExecutionTimeout: '90 seconds' });
     const retryFailed = () =>
       temporal.client.workflow.execute(retryFailuresWorkflow, {
         taskQueue: workflowTaskQueue(prefix),
@@ -121,8 +91,7 @@ describe('group history handoff to live posts', () => {
       });
     const failures = (entity?: string): FailureRecord[] => store.failures(options.migrationId, { limit: 1000, entity }).items;
     const close = async () => {
-      workers.shutdown();
-      await running;
+      await workers.stop();
       store.close();
     };
     return { store, options, run, retryFailed, failures, close };

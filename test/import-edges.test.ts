@@ -4,29 +4,27 @@
  * GroupId someone else holds, and failure-report ids that contain '>'. The emulator's intercept
  * hook provokes IM's answers; what IM holds and what the failure report says are the checks.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pairItemId, splitPairItemId } from '../activities/item-ids';
-import { startImEmulator, type ApiInterceptor, type ImEmulator } from '../emulator/im';
+import type { ApiInterceptor, ImEmulator } from '../emulator/im';
 import { ApiError } from '../emulator/im/rest-api';
 import { resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
 import { StagingStore } from '../legacy/store';
 import type { FailureRecord } from '../legacy/source';
-import type { ImportPhase, MigrationOptions, MigrationResult } from '../workflows/api';
-import { migrationWorkflow } from '../workflows/migration';
+import type { ImportPhase, MigrationResult } from '../workflows/api';
 import { retryFailuresWorkflow } from '../workflows/retry-failures';
 import { workflowTaskQueue } from '../workflows/task-queues';
-import { createImportStack } from '../workers/import-workers';
-import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+import { closeImTestbed, runMigration, startImportWorkers, startImTestbed, testMigrationOptions } from './helpers/import-stack';
+import { text } from './helpers/messages';
+import { TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'administrator' };
 const NOW = Math.floor(Date.now() / 1000);
 const CREATED = NOW - 100_000;
 const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'stranger'];
 const GROUP_PHASES: ImportPhase[] = ['accounts', 'groups', 'members', 'groupMessages', 'unreadCounts'];
-const text = (t: string) => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
 
 /** A bundle of the accounts above and, per group id, a Work group of u1..u5 with `messages` messages and unread counts. */
 function writeBundle(dir: string, groups: Array<{ id: string; messages: number }>, friendsOfU1 = 0): void {
@@ -78,15 +76,8 @@ describe('import error-handling edges', () => {
   let emulator: ImEmulator;
   let dir: string;
 
-  beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-edges-'));
-  });
-  afterAll(async () => {
-    await emulator?.close();
-    await temporal?.close();
-  });
+  beforeAll(async () => ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-edges-')));
+  afterAll(() => closeImTestbed({ temporal, emulator }));
   beforeEach(() => {
     emulator.reset();
     emulator.setLimits(Object.fromEntries(Object.entries(resolveApiLimits({})).map(([api, l]) => [api, { maxItems: l.maxItems }])));
@@ -102,40 +93,15 @@ describe('import error-handling edges', () => {
     const summary = await store.load(bundle);
     expect(summary.errors).toBe(0);
     const prefix = uniqueId('edges');
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueuePrefix: prefix,
-      store,
-      im: im(),
-      limits: resolveApiLimits({}),
-      accountListShape: false,
-      activityConcurrency: 10,
-    });
-    const running = workers.run();
-    const options: MigrationOptions = {
-      migrationId: uniqueId('edges'),
-      taskQueuePrefix: prefix,
-      phases,
-      userConcurrency: 2,
-      groupConcurrency: 2,
-      accountConcurrency: 1,
-      accountListShape: false,
-      batchSizes: { accounts: 100, friends: 1000, members: 20 },
-    };
+    const workers = await startImportWorkers(temporal, { taskQueuePrefix: prefix, store, im: im() });
+    const options = testMigrationOptions(prefix, { migrationId: uniqueId('edges'), phases, userConcurrency: 2, groupConcurrency: 2 });
     /** The migration, or the same one again under another id (a re-run). */
     const run = async (migrationId = options.migrationId): Promise<MigrationResult> =>
-      temporal.client.workflow.execute(migrationWorkflow, {
-        taskQueue: workflowTaskQueue(prefix),
-        workflowId: migrationId,
-        args: [{ options: { ...options, migrationId } }],
-        workflowExecutionTimeout: '90 seconds',
-      });
+      runMigration(temporal, { ...options, migrationId }, { workflowExecutionTimeout: '90 seconds' });
     const failures = (entity?: string, migrationId = options.migrationId): FailureRecord[] =>
       store.failures(migrationId, { limit: 1000, entity }).items;
     const close = async () => {
-      workers.shutdown();
-      await running;
+      await workers.stop();
       store.close();
     };
     return { store, options, prefix, run, failures, close };

@@ -4,23 +4,19 @@
  * the repeat), and no two messages of a group share a Random. Real dev server, IM emulator, staging
  * store and workers; what IM holds is read through its read APIs.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startImEmulator, type ImEmulator } from '../emulator/im';
-import { resolveApiLimits } from '../im/apis';
+import type { ImEmulator } from '../emulator/im';
 import { ImClient } from '../im/client';
 import { messageRandom } from '../legacy/id-mapping';
 import { StagingStore } from '../legacy/store';
-import type { ImportPhase, MigrationOptions } from '../workflows/api';
-import { migrationWorkflow } from '../workflows/migration';
-import { workflowTaskQueue } from '../workflows/task-queues';
-import { createImportStack } from '../workers/import-workers';
-import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+import type { ImportPhase } from '../workflows/api';
+import { closeImTestbed, runMigration, startImportWorkers, startImTestbed, testMigrationOptions } from './helpers/import-stack';
+import { text } from './helpers/messages';
+import { TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000123, secretKey: 'test-secret-key', admin: 'administrator' };
 const T = 1700000000;
-const text = (t: string) => [{ MsgType: 'TIMTextElem', MsgContent: { Text: t } }];
 const textOf = (body: unknown) => (body as Array<{ MsgContent: { Text: string } }>)[0].MsgContent.Text;
 
 const accounts = [{ id: 'alice' }, { id: 'bob' }];
@@ -36,15 +32,8 @@ describe('order and identity of imported messages', () => {
   let emulator: ImEmulator;
   let dir: string;
 
-  beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-order-'));
-  });
-  afterAll(async () => {
-    await emulator?.close();
-    await temporal?.close();
-  });
+  beforeAll(async () => ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-order-')));
+  afterAll(() => closeImTestbed({ temporal, emulator }));
 
   const im = () => new ImClient({ ...IM, baseUrl: emulator.baseUrl });
 
@@ -64,39 +53,19 @@ describe('order and identity of imported messages', () => {
   /** One migration over the store through the real workers; it must complete with no failure. */
   async function migrate(store: StagingStore, phases: ImportPhase[]): Promise<void> {
     const prefix = uniqueId('order');
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueuePrefix: prefix,
-      store,
-      im: im(),
-      limits: resolveApiLimits({}),
-      accountListShape: false,
-      activityConcurrency: 10,
-    });
-    const running = workers.run();
+    const workers = await startImportWorkers(temporal, { taskQueuePrefix: prefix, store, im: im() });
     try {
-      const options: MigrationOptions = {
+      const options = testMigrationOptions(prefix, {
         migrationId: uniqueId('order'),
-        taskQueuePrefix: prefix,
         phases,
-        userConcurrency: 4,
         groupConcurrency: 2,
-        accountConcurrency: 1,
-        accountListShape: false,
         batchSizes: { accounts: 100, friends: 100, members: 20 },
-      };
-      const taskQueue = workflowTaskQueue(prefix);
-      const result = await temporal.client.workflow.execute(migrationWorkflow, {
-        taskQueue,
-        workflowId: options.migrationId,
-        args: [{ options }],
       });
+      const result = await runMigration(temporal, options);
       expect(result.state).toBe('completed');
       expect(store.countByEntity(options.migrationId)).toEqual({});
     } finally {
-      workers.shutdown();
-      await running;
+      await workers.stop();
     }
   }
 
