@@ -158,6 +158,27 @@ describe('import error-handling edges', () => {
     }
   });
 
+  test('an unread count IM failed to set is set by the retried page, after those that went in before it', async () => {
+    const m = await migrate([{ id: 'g1', messages: 6 }], GROUP_PHASES);
+    try {
+      // u3's first set_unread_msg_num meets an internal error; u2's, before it on the page, went in.
+      let refused = false;
+      emulator.intercept((api, body, handle) => {
+        if (api === 'set_unread_msg_num' && body.Member_Account === 'u3' && !refused) {
+          refused = true;
+          throw new ApiError(10002, 'internal error, try again');
+        }
+        return handle(body);
+      });
+      await m.run();
+      expect(refused).toBe(true);
+      const unread = Object.fromEntries(groupOf('g1').members.map((x) => [x.account, x.unread]));
+      expect(unread).toMatchObject({ u2: 1, u3: 2, u4: 3, u5: 4 });
+    } finally {
+      await m.close();
+    }
+  });
+
   test('a member IM still calls too many when alone is reported; the group goes on', async () => {
     const m = await migrate([{ id: 'g1', messages: 3 }], GROUP_PHASES);
     try {

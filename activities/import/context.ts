@@ -10,7 +10,7 @@ import type { FailureRecord, FailureSink, LegacySource, RunStates } from '../../
 import type { Counts, Cursor } from '../../workflows/api';
 import type { GroupStop, PageOutcome } from '../contracts';
 import { asActivity, isItemFailure } from '../im-failures';
-import { progressHeartbeat, resumeIndex, type Progress } from './heartbeat';
+import { progressHeartbeat, finishedInEarlierAttempt, type Progress } from './heartbeat';
 
 export interface ImportDeps {
   im: ImClient;
@@ -144,13 +144,23 @@ export function createImportContext(deps: ImportDeps) {
       : Promise.resolve({ done: 0, failed: 0, next: after, held: true });
 
   /** Runs `items` one call each, reporting progress so a retry resumes after the last finished item. */
-  async function sequentially<T>(items: T[], progress: Progress, run: (item: T) => Promise<Counts>): Promise<Counts> {
+  /** A page's items one after another; a retried page skips those an earlier attempt finished (by `keyOf`). */
+  async function sequentially<T>(
+    items: T[],
+    progress: Progress,
+    keyOf: (item: T) => string,
+    run: (item: T) => Promise<Counts>,
+  ): Promise<Counts> {
     const total = { done: 0, failed: 0 };
-    for (let i = resumeIndex(); i < items.length; i++) {
-      const c = await run(items[i]);
+    const finished = finishedInEarlierAttempt();
+    for (const item of items) {
+      const key = keyOf(item);
+      if (finished.has(key)) continue;
+      const c = await run(item);
       total.done += c.done;
       total.failed += c.failed;
-      progress({ index: i + 1 });
+      finished.add(key);
+      progress({ finished: [...finished] });
     }
     return total;
   }

@@ -72,18 +72,23 @@ export function conversationActivities(ctx: ImportContext): Pick<ImportActivitie
     importReadMarksPage: ({ migrationId, userId, scope, after, calls }) =>
       asPage(migrationId, after, async (progress) => {
         const page = source.ownedReadMarks(userId, { after, limit: calls }, scope);
-        const counts = await sequentially(page.items, progress, async (r) => {
-          const itemId = pairItemId(r.reader, r.peer);
-          // The last stage takes the conversations without messages left to import; one whose
-          // messages this run imported had its marks sent after them, and a mark IM refused then
-          // is in the report already (retry-failed sends it again), not to be counted twice.
-          if (scope === 'withoutMessages' && failures.isFailed(migrationId, 'readMark', itemId)) return { done: 0, failed: 0 };
-          const c = await perItem(migrationId, 'readMark', itemId, 'admin_set_msg_read', () =>
-            im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
-          );
-          if (c.done === 1) source.markAccepted('readMark', [[r.reader, r.peer]]);
-          return c;
-        });
+        const counts = await sequentially(
+          page.items,
+          progress,
+          (r) => pairItemId(r.reader, r.peer),
+          async (r) => {
+            const itemId = pairItemId(r.reader, r.peer);
+            // The last stage takes the conversations without messages left to import; one whose
+            // messages this run imported had its marks sent after them, and a mark IM refused then
+            // is in the report already (retry-failed sends it again), not to be counted twice.
+            if (scope === 'withoutMessages' && failures.isFailed(migrationId, 'readMark', itemId)) return { done: 0, failed: 0 };
+            const c = await perItem(migrationId, 'readMark', itemId, 'admin_set_msg_read', () =>
+              im.call('admin_set_msg_read', { Report_Account: r.reader, Peer_Account: r.peer, MsgReadTime: r.readUpTo }),
+            );
+            if (c.done === 1) source.markAccepted('readMark', [[r.reader, r.peer]]);
+            return c;
+          },
+        );
         return { ...counts, next: page.next };
       }),
   };

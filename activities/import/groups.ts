@@ -142,24 +142,29 @@ export function groupActivities(
           return { done: page.items.length, failed: 0, next: page.next };
         }
         let groupStop: GroupStop | undefined;
-        const counts = await sequentially(page.items, progress, async (m) => {
-          const itemId = pairItemId(groupId, m.userId);
-          if (groupStop) {
-            reportStopped(migrationId, 'unreadCount', [itemId], groupStop);
-            return { done: 0, failed: 1 };
-          }
-          try {
-            await im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 });
-            failures.clearFailure(migrationId, 'unreadCount', itemId);
-            source.markAccepted('unreadCount', [[groupId, m.userId]]);
-            return { done: 1, failed: 0 };
-          } catch (err) {
-            const refused = refusedCall(migrationId, 'unreadCount', [itemId], err);
-            if (!refused) throw err;
-            groupStop = refused.groupStop;
-            return refused;
-          }
-        });
+        const counts = await sequentially(
+          page.items,
+          progress,
+          (m) => m.userId,
+          async (m) => {
+            const itemId = pairItemId(groupId, m.userId);
+            if (groupStop) {
+              reportStopped(migrationId, 'unreadCount', [itemId], groupStop);
+              return { done: 0, failed: 1 };
+            }
+            try {
+              await im.call('set_unread_msg_num', { GroupId: groupId, Member_Account: m.userId, UnreadMsgNum: m.unreadCount ?? 0 });
+              failures.clearFailure(migrationId, 'unreadCount', itemId);
+              source.markAccepted('unreadCount', [[groupId, m.userId]]);
+              return { done: 1, failed: 0 };
+            } catch (err) {
+              const refused = refusedCall(migrationId, 'unreadCount', [itemId], err);
+              if (!refused) throw err;
+              groupStop = refused.groupStop;
+              return refused;
+            }
+          },
+        );
         return { ...counts, next: page.next, groupStop };
       }),
   };

@@ -32,8 +32,11 @@ export function progressHeartbeat(): Progress {
   return progress;
 }
 
-/** Resume point inside a page after a retry: how many items of this page are already done. */
-export function resumeIndex(): number {
-  const details = activityInfo().heartbeatDetails as { index?: number } | undefined;
-  return details?.index ?? 0;
+/**
+ * The items of this page an earlier attempt finished, by key. By key, not by position: a retried
+ * page is read again, and the store leaves out what IM accepted meanwhile, so positions move.
+ */
+export function finishedInEarlierAttempt(): Set<string> {
+  const details = activityInfo().heartbeatDetails as { finished?: string[] } | undefined;
+  return new Set(details?.finished ?? []);
 }
