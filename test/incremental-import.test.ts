@@ -3,20 +3,23 @@
  * newer export into the same store) writes only what IM does not hold yet, and `full` sends
  * everything again. Real dev server, IM emulator, real workers; what IM holds is verified.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startImEmulator, type ImEmulator } from '../emulator/im';
-import { resolveApiLimits, type ImApiName } from '../im/apis';
+import type { ImEmulator } from '../emulator/im';
+import type { ImApiName } from '../im/apis';
 import { ImClient } from '../im/client';
-import { writeSampleBundle } from '../legacy/sample';
-import { StagingStore } from '../legacy/store';
-import { IMPORT_PHASES, type MigrationOptions, type MigrationResult } from '../workflows/api';
-import { migrationWorkflow } from '../workflows/migration';
-import { workflowTaskQueue } from '../workflows/task-queues';
+import type { StagingStore } from '../legacy/store';
+import type { MigrationResult } from '../workflows/api';
 import { runVerification } from '../scripts/commands/verify';
-import { createImportStack } from '../workers/import-workers';
-import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+import {
+  closeImTestbed,
+  loadSampleStore,
+  runMigration,
+  startImportWorkers,
+  startImTestbed,
+  testMigrationOptions,
+} from './helpers/import-stack';
+import { TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000321, secretKey: 'incremental-test-key', admin: 'administrator' };
 /** Every API the import writes with. */
@@ -47,17 +50,12 @@ describe('incremental import', () => {
   let dir: string;
 
   beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-incremental-'));
-    await writeSampleBundle(join(dir, 'bundle'), { seed: 7, users: 20, groups: 4, messages: 600, groupMessages: 200 });
-    store = new StagingStore(join(dir, 'staging.sqlite'));
-    expect((await store.load(join(dir, 'bundle'))).errors).toBe(0);
+    ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-incremental-'));
+    store = await loadSampleStore(dir, { seed: 7, users: 20, groups: 4, messages: 600, groupMessages: 200 });
   });
   afterAll(async () => {
     store?.close();
-    await emulator?.close();
-    await temporal?.close();
+    await closeImTestbed({ temporal, emulator });
   });
 
   /**
@@ -97,34 +95,20 @@ describe('incremental import', () => {
 
   test('a later start writes only what IM lacks, totals count what is left, and full sends everything again once', async () => {
     const prefix = uniqueId('inc');
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
+    const workers = await startImportWorkers(temporal, {
       taskQueuePrefix: prefix,
       store,
       im: new ImClient({ ...IM, baseUrl: emulator.baseUrl }),
-      limits: resolveApiLimits({}),
-      accountListShape: false,
       activityConcurrency: 20,
     });
-    const running = workers.run();
     const migrate = async (full?: boolean): Promise<MigrationResult> => {
-      const options: MigrationOptions = {
+      const options = testMigrationOptions(prefix, {
         migrationId: uniqueId('inc-import'),
-        taskQueuePrefix: prefix,
-        phases: [...IMPORT_PHASES],
         userConcurrency: 10,
-        groupConcurrency: 4,
         accountConcurrency: 2,
-        accountListShape: false,
-        batchSizes: { accounts: 100, friends: 1000, members: 20 },
         full,
-      };
-      const result = await temporal.client.workflow.execute(migrationWorkflow, {
-        taskQueue: workflowTaskQueue(prefix),
-        workflowId: options.migrationId,
-        args: [{ options }],
       });
+      const result = await runMigration(temporal, options);
       expect(result.state).toBe('completed');
       expect((await runVerification(temporal.client, prefix, { migrationId: options.migrationId })).passed).toBe(true);
       return result;
@@ -164,8 +148,7 @@ describe('incremental import', () => {
       expect(duplicatesInIm()).toBe(0);
       expect(Object.values(emulator.snapshot().conversations).reduce((n, list) => n + list.length, 0)).toBe(600 + NEW_MESSAGES);
     } finally {
-      workers.shutdown();
-      await running;
+      await workers.stop();
     }
   }, 240_000);
 });

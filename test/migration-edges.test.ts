@@ -6,10 +6,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startImEmulator, type ImEmulator } from '../emulator/im';
+import type { ImEmulator } from '../emulator/im';
 import { IM_APIS, resolveApiLimits } from '../im/apis';
 import { ImClient } from '../im/client';
-import { writeSampleBundle } from '../legacy/sample';
 import { StagingStore } from '../legacy/store';
 import { SyncJournal } from '../legacy/sync-journal';
 import { formatIssue, validateBundle } from '../legacy/validate';
@@ -18,8 +17,9 @@ import { IMPORT_PHASES, progressQuery, resumeSignal, type MigrationOptions } fro
 import { migrationWorkflow } from '../workflows/migration';
 import { workflowTaskQueue } from '../workflows/task-queues';
 import { loadTemporalSettings } from '../workers/settings';
-import { createImportStack } from '../workers/import-workers';
-import { connectTestTemporal, TestTemporal, uniqueId } from './helpers/temporal';
+import { closeImTestbed, loadSampleStore, startImportWorkers, startImTestbed } from './helpers/import-stack';
+import { waitForWorkflow } from './helpers/polling';
+import { TestTemporal, uniqueId } from './helpers/temporal';
 
 const IM = { sdkAppId: 1400000321, secretKey: 'the-right-secret-key', admin: 'administrator' };
 
@@ -30,39 +30,22 @@ describe('migration edges', () => {
   let dir: string;
 
   beforeAll(async () => {
-    temporal = await connectTestTemporal();
-    emulator = await startImEmulator({ ...IM, faults: { latencyMs: 0 } });
-    dir = mkdtempSync(join(tmpdir(), 'tim-edges-'));
-    await writeSampleBundle(join(dir, 'bundle'), { seed: 7, users: 12, groups: 3, messages: 120, groupMessages: 60 });
-    store = new StagingStore(join(dir, 'staging.sqlite'));
-    expect((await store.load(join(dir, 'bundle'))).errors).toBe(0);
+    ({ temporal, emulator, dir } = await startImTestbed(IM, 'tim-edges-'));
+    store = await loadSampleStore(dir, { seed: 7, users: 12, groups: 3, messages: 120, groupMessages: 60 });
   });
   afterAll(async () => {
     store?.close();
-    await emulator?.close();
-    await temporal?.close();
+    await closeImTestbed({ temporal, emulator });
   });
 
   /** Import workers whose IM client signs with `secretKey`; stop() shuts them down. */
-  async function startWorkers(prefix: string, secretKey = IM.secretKey, settings: Record<string, string> = {}) {
-    const workers = await createImportStack({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
+  const startWorkers = (prefix: string, secretKey = IM.secretKey, settings: Record<string, string> = {}) =>
+    startImportWorkers(temporal, {
       taskQueuePrefix: prefix,
       store,
       im: new ImClient({ ...IM, secretKey, baseUrl: emulator.baseUrl, timeoutMs: 10_000 }),
       limits: resolveApiLimits(settings),
-      accountListShape: false,
-      activityConcurrency: 10,
     });
-    const running = workers.run();
-    return {
-      async stop() {
-        workers.shutdown();
-        await running;
-      },
-    };
-  }
 
   const options = (prefix: string, over: Partial<MigrationOptions> = {}): MigrationOptions => ({
     migrationId: uniqueId('edge'),
@@ -96,7 +79,7 @@ describe('migration edges', () => {
       const handle = await start(opts);
       const notices: string[] = [];
       const watching = watchMigration(temporal.client, opts.migrationId, 100, (line) => notices.push(line));
-      await waitFor(async () => (await handle.query(progressQuery)).state === 'paused');
+      await waitForWorkflow(async () => (await handle.query(progressQuery)).state === 'paused');
       const progress = await handle.query(progressQuery);
       expect(progress.lastError).toMatch(/70009/);
       expect(progress.phases.accounts.done).toBe(0);
@@ -107,7 +90,7 @@ describe('migration edges', () => {
       const metadata = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
       expect(metadata.currentDetails).toMatch(/paused/);
       expect(metadata.currentDetails).toMatch(/Last problem: paused: IM refused our configuration .*70009/);
-      await waitFor(async () => notices.includes('paused') && notices.some((n) => /^last problem: paused: .*70009/.test(n)));
+      await waitForWorkflow(async () => notices.includes('paused') && notices.some((n) => /^last problem: paused: .*70009/.test(n)));
       // A load into the store of a migration that has not ended is refused, and leaves its indexes alone.
       await expect(store.load(join(dir, 'bundle'))).rejects.toThrow(
         `this store has a migration that has not ended: ${opts.migrationId} (paused)`,
@@ -199,7 +182,7 @@ describe('migration edges', () => {
     try {
       const terminated = options(prefix);
       const handle = await start(terminated);
-      await waitFor(async () => (await handle.query(progressQuery)).state === 'running');
+      await waitForWorkflow(async () => (await handle.query(progressQuery)).state === 'running');
       await handle.terminate('operator stopped it');
       expect(await migrationStatus(temporal.client, terminated.migrationId)).toMatch(
         new RegExp(`^${terminated.migrationId}: terminated \\(.*\\)[^]*terminated: operator stopped it`),
@@ -336,17 +319,4 @@ describe('bundle validation', () => {
 
 function indexNames(s: StagingStore): string[] {
   return (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as Array<{ name: string }>).map((r) => r.name);
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // The workflow may not have started its first task yet.
-    }
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
