@@ -1,6 +1,7 @@
 /** Accounts, their profiles and their friends: the first three phases, per user. */
 import { activityInfo } from '@temporalio/activity';
 import { PROFILE_TAGS } from '../../im/messages';
+import type { ImportFriend } from '../../legacy/source';
 import type { Counts } from '../../workflows/api';
 import type { ImportActivities } from '../contracts';
 import { pairItemId } from '../item-ids';
@@ -52,15 +53,7 @@ export function accountActivities(
         // A retried attempt sends only the friends the earlier one was told to send again.
         const earlier = activityInfo().heartbeatDetails as FriendsProgress | undefined;
         const items = earlier ? page.items.filter((f) => earlier.pending.includes(f.toUserId)) : page.items;
-        const AddFriendItem = items.map((f) => ({
-          To_Account: f.toUserId,
-          Remark: f.remark,
-          GroupName: f.groupNames,
-          AddSource: f.addSource,
-          AddWording: f.addWording,
-          AddTime: f.addTime,
-          CustomItem: f.customItems,
-        }));
+        const AddFriendItem = items.map(addFriendItem);
         const itemId = (friend: string) => pairItemId(userId, friend);
         let settled: ReturnType<typeof settleOutcomes>;
         try {
@@ -89,5 +82,18 @@ export function accountActivities(
         }
         return { ...counts, next: page.next };
       }),
+  };
+}
+
+/** A bundle friendship as friend_import's AddFriendItem entry (the import's pages and the failure-report retry). */
+export function addFriendItem(f: ImportFriend) {
+  return {
+    To_Account: f.toUserId,
+    Remark: f.remark,
+    GroupName: f.groupNames,
+    AddSource: f.addSource,
+    AddWording: f.addWording,
+    AddTime: f.addTime,
+    CustomItem: f.customItems,
   };
 }

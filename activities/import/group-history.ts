@@ -4,12 +4,13 @@
  */
 import { heartbeat } from '@temporalio/activity';
 import type { ItemOutcome } from '../../im/client';
-import { GROUP_NOT_FOUND_CODE, GROUP_UNUSABLE_CODES, ImError, imErrorInfo, isRetryableClass } from '../../im/errors';
+import { GROUP_UNUSABLE_CODES, ImError, imErrorInfo, isRetryableClass } from '../../im/errors';
 import { OLDER_THAN_NEWEST_REASON } from '../../im/messages';
 import { importedMessageIdentity } from '../../legacy/id-mapping';
 import type { ImportActivities } from '../contracts';
 import { asActivity } from '../im-failures';
 import { retryLater, type ImportContext } from './context';
+import { groupInfoError } from './groups';
 
 export function groupHistoryActivities(
   ctx: ImportContext,
@@ -57,13 +58,7 @@ export function groupHistoryActivities(
           ).GroupInfo[0];
           // A group IM refuses is reported by the stages that follow, with IM's reason.
           if (info && GROUP_UNUSABLE_CODES.includes(info.ErrorCode)) return { muted: false };
-          if (!info || info.ErrorCode !== 0)
-            throw new ImError(
-              'get_group_info',
-              info?.ErrorCode ?? GROUP_NOT_FOUND_CODE,
-              info?.ErrorInfo ?? 'no answer for the group',
-              'retryable',
-            );
+          if (!info || info.ErrorCode !== 0) throw groupInfoError(info);
           source.recordGroupHistoryHold({ groupId, migrationId, originalMute: info.MuteAllMember ?? info.ShutUpAllMember ?? 'Off' });
           hold = source.groupHistoryHold(groupId)!;
         }

@@ -22,13 +22,7 @@ export function groupActivities(
   async function foreignGroup(g: NonNullable<ReturnType<LegacySource['group']>>): Promise<string | undefined> {
     const filter = { GroupBaseInfoFilter: ['Type', 'Name', 'Owner_Account', 'CreateTime'] };
     const info = (await im.call('get_group_info', { GroupIdList: [g.groupId], ResponseFilter: filter })).GroupInfo[0];
-    if (!info || info.ErrorCode !== 0)
-      throw new ImError(
-        'get_group_info',
-        info?.ErrorCode ?? GROUP_NOT_FOUND_CODE,
-        info?.ErrorInfo ?? 'no answer for the group',
-        'retryable',
-      );
+    if (!info || info.ErrorCode !== 0) throw groupInfoError(info);
     const differs: string[] = [];
     if (info.Type !== g.type) differs.push('type');
     if (g.createTime !== undefined && info.CreateTime !== g.createTime) differs.push('creation time');
@@ -168,4 +162,9 @@ export function groupActivities(
         return { ...counts, next: page.next, groupStop };
       }),
   };
+}
+
+/** get_group_info's entry for a group that is missing or an error, as a retryable error (no entry: the group not found). */
+export function groupInfoError(info: { ErrorCode: number; ErrorInfo?: string } | undefined): ImError {
+  return new ImError('get_group_info', info?.ErrorCode ?? GROUP_NOT_FOUND_CODE, info?.ErrorInfo ?? 'no answer for the group', 'retryable');
 }

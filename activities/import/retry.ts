@@ -7,6 +7,7 @@ import type { ImportActivities } from '../contracts';
 import { asActivity } from '../im-failures';
 import { splitPairItemId } from '../item-ids';
 import type { Entity, ImportContext } from './context';
+import { addFriendItem } from './accounts';
 import { importmsgRequest } from './conversations';
 
 export function retryActivities(ctx: ImportContext): Pick<ImportActivities, 'retryFailedItems'> {
@@ -40,16 +41,7 @@ export function retryActivities(ctx: ImportContext): Pick<ImportActivities, 'ret
         const [owner, friend] = splitPairItemId(itemId);
         const f = source.friend(owner, friend);
         if (!f) return true;
-        const item = {
-          To_Account: f.toUserId,
-          Remark: f.remark,
-          GroupName: f.groupNames,
-          AddSource: f.addSource,
-          AddWording: f.addWording,
-          AddTime: f.addTime,
-          CustomItem: f.customItems,
-        };
-        return batchOfOne('friend_import', () => im.friendImport({ From_Account: owner, AddFriendItem: [item] }));
+        return batchOfOne('friend_import', () => im.friendImport({ From_Account: owner, AddFriendItem: [addFriendItem(f)] }));
       }
       case 'message': {
         const m = source.message(itemId);
