@@ -15,7 +15,7 @@ import type { MsgBody } from '../im/messages';
 import { StagingStore } from '../legacy/store';
 import { PARKED_PREFIX } from '../legacy/sync-journal';
 import { replayRejected } from '../scripts/commands/sync';
-import { startCoexistence } from '../scripts/lib/coexistence';
+import { startCoexistence, type Coexistence } from '../scripts/lib/coexistence';
 import { startSync } from '../scripts/lib/sync-control';
 import { syncEntityWorkflowId } from '../workflows/sync-api';
 import { connectTestTemporal, type TestTemporal, uniqueId } from './helpers/temporal';
@@ -39,12 +39,15 @@ describe('sync events that would wait forever', () => {
     await temporal?.close();
   });
 
-  test('an event IM keeps refusing for a quota is parked after the bound, later ones go on, and replay-parked sends it again', async () => {
-    const tag = uniqueId('park');
-    const [ann, bob] = [`ann-${tag}`, `bob-${tag}`];
-    const prefix = uniqueId('parking');
-    const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-parking-')), 'store.sqlite'));
-    await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: [ann, bob] });
+  /** A store, the two accounts in IM, the gateway and sync worker (started and running), then `fn`; closed after. */
+  async function withSync(
+    users: string[],
+    options: { parkAfterMs?: number },
+    fn: (c: Coexistence, prefix: string) => Promise<void>,
+  ): Promise<void> {
+    const prefix = uniqueId('stuck');
+    const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-stuck-')), 'store.sqlite'));
+    await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: users });
     const c = await startCoexistence({
       client: temporal.client,
       connection: temporal.nativeConnection,
@@ -53,18 +56,29 @@ describe('sync events that would wait forever', () => {
       store,
       im: emulator,
       imConfig: IM,
-      legacySecret: 'parking-bridge-secret',
-      callbackToken: 'parking-callback-token',
-      parkAfterMs: 2000,
+      legacySecret: 'stuck-events-bridge-secret',
+      callbackToken: 'stuck-events-callback-token',
+      ...options,
     });
+    try {
+      await startSync(temporal.client, prefix);
+      while (c.journal.status() !== 'running') await new Promise((r) => setTimeout(r, 100));
+      await fn(c, prefix);
+    } finally {
+      await c.close();
+      store.close();
+    }
+  }
+
+  test('an event IM keeps refusing for a quota is parked after the bound, later ones go on, and replay-parked sends it again', async () => {
+    const tag = uniqueId('park');
+    const [ann, bob] = [`ann-${tag}`, `bob-${tag}`];
     const imTexts = () =>
       Object.values(emulator.snapshot().conversations)
         .flat()
         .map((m) => textOf(m.body))
         .filter((t) => t.includes(tag));
-    try {
-      await startSync(temporal.client, prefix);
-      while (c.journal.status() !== 'running') await new Promise((r) => setTimeout(r, 100));
+    await withSync([ann, bob], { parkAfterMs: 2000 }, async (c, prefix) => {
       // IM refuses the first message for good reason, but not a reason that ends the event.
       emulator.intercept((api, body, handle) => {
         if (api === 'importmsg' && textOf(body.MsgBody as MsgBody) === `${tag} first`)
@@ -86,33 +100,13 @@ describe('sync events that would wait forever', () => {
       const replayed = await c.settled();
       expect(imTexts()).toEqual([`${tag} first`, `${tag} second`]);
       expect(replayed.directions.oldToNew).toMatchObject({ rejected: 0, applied: 2, pending: 0 });
-    } finally {
-      emulator.intercept(undefined);
-      await c.close();
-      store.close();
-    }
+    }).finally(() => emulator.intercept(undefined));
   });
 
   test("an event journalled whose signal was lost is applied by the gateway's sweep, without waiting for another event", async () => {
     const tag = uniqueId('lost');
     const [cid, dan] = [`cid-${tag}`, `dan-${tag}`];
-    const prefix = uniqueId('lost-signal');
-    const store = new StagingStore(join(mkdtempSync(join(tmpdir(), 'tim-lost-')), 'store.sqlite'));
-    await new ImClient({ ...IM, baseUrl: emulator.baseUrl }).multiaccountImport({ Accounts: [cid, dan] });
-    const c = await startCoexistence({
-      client: temporal.client,
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueuePrefix: prefix,
-      store,
-      im: emulator,
-      imConfig: IM,
-      legacySecret: 'lost-signal-bridge-secret',
-      callbackToken: 'lost-signal-callback-token',
-    });
-    try {
-      await startSync(temporal.client, prefix);
-      while (c.journal.status() !== 'running') await new Promise((r) => setTimeout(r, 100));
+    await withSync([cid, dan], {}, async (c, prefix) => {
       // What the gateway left when Temporal was unreachable after the journal write: the event, no signal.
       const event = {
         eventId: `${tag}-ev`,
@@ -141,9 +135,6 @@ describe('sync events that would wait forever', () => {
       ).toContain(`${tag} lost`);
       // Once applied, nothing is left to sweep.
       expect(await c.dispatcher.sweepLostSignals(0)).toBe(0);
-    } finally {
-      await c.close();
-      store.close();
-    }
+    });
   });
 });
