@@ -25,6 +25,7 @@ import { emptyVerifyCounts, type VerifyCounts, type VerifyRun } from '../workflo
 import { inSample } from '../workflows/sampling';
 import type { VerifyActivities, VerifyStoreActivities } from './contracts';
 import { asActivity, isItemFailure } from './im-failures';
+import { planPageStarts } from './import/store';
 import { pairItemId } from './item-ids';
 
 /** A body's fingerprint: SHA-256 of its JSON with object keys sorted (IM may reorder fields). */
@@ -179,16 +180,7 @@ export function createVerifyActivities(deps: {
   return {
     async planAccountPages({ after, pageSize, pages }) {
       // Every account: verification compares what IM accepted too (the import's plans skip that).
-      const starts: Array<string | null> = [];
-      let cursor = after;
-      for (let i = 0; i < pages; i++) {
-        const page = store.accountIds({ after: cursor, limit: pageSize });
-        if (page.items.length === 0) return { starts, next: undefined };
-        starts.push(cursor ?? null);
-        if (page.next === undefined) return { starts, next: undefined };
-        cursor = page.next;
-      }
-      return { starts, next: cursor };
+      return planPageStarts((page) => store.accountIds(page), after, pageSize, pages);
     },
 
     async listOwnedConversations({ userId, after, limit }) {

@@ -36,17 +36,8 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
       source.forgetImported();
     },
     async planAccountBatches({ after, batchSize, batches }) {
-      const starts: Array<string | null> = [];
-      let cursor = after;
-      for (let i = 0; i < batches; i++) {
-        // The batches of importAccountBatch, which takes only the accounts IM has not accepted.
-        const page = source.pendingAccountIds({ after: cursor, limit: batchSize });
-        if (page.items.length === 0) return { starts, next: undefined };
-        starts.push(cursor ?? null);
-        if (page.next === undefined) return { starts, next: undefined };
-        cursor = page.next;
-      }
-      return { starts, next: cursor };
+      // The batches of importAccountBatch, which takes only the accounts IM has not accepted.
+      return planPageStarts((page) => source.pendingAccountIds(page), after, batchSize, batches);
     },
     async planOwnedPages({ userId, items, after, pageSize, pages, scope }) {
       return source.planOwnedPages(userId, items, { after, pageSize, pages, scope });
@@ -127,4 +118,23 @@ export function createStoreActivities(deps: { source: LegacySource; failures: Fa
       return { items: page.items.map((f) => ({ entity: f.entity, itemId: f.itemId })), next: page.next };
     },
   };
+}
+
+/** Start cursors (null: from the start) of the next `pages` keyset pages of `pageSize`, so they can run side by side. */
+export function planPageStarts(
+  pageOf: (page: { after?: string; limit: number }) => { items: unknown[]; next?: string },
+  after: string | undefined,
+  pageSize: number,
+  pages: number,
+): { starts: Array<string | null>; next?: string } {
+  const starts: Array<string | null> = [];
+  let cursor = after;
+  for (let i = 0; i < pages; i++) {
+    const page = pageOf({ after: cursor, limit: pageSize });
+    if (page.items.length === 0) return { starts, next: undefined };
+    starts.push(cursor ?? null);
+    if (page.next === undefined) return { starts, next: undefined };
+    cursor = page.next;
+  }
+  return { starts, next: cursor };
 }
